@@ -1,0 +1,143 @@
+"""Node settings, from command-line flags and HOSHINO_* environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+
+DEFAULT_NETWORK = "fd5e:59b8:f71d:9a3e::/64"
+DEFAULT_MTU = 53049
+DEFAULT_INTERFACE = "hoshino0"
+DEFAULT_METRICS = "[::]:8081"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m)?\s*$")
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, with a message for the user."""
+
+
+def parse_duration(text: str) -> float:
+    """Parse '500ms', '1s', '2m' or a bare number of seconds into seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 500ms, 1s, 2m)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """Parse HOST:PORT or [V6]:PORT into (host, port); 'off' disables."""
+    if text.strip().lower() == "off":
+        return None
+    match = re.match(r"^\[([^\]]*)\]:(\d+)$", text) or re.match(r"^([^:]*):(\d+)$", text)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT or 'off': {text!r}")
+    return match.group(1) or "::", int(match.group(2))
+
+
+def parse_network(text: str) -> ipaddress.IPv6Network:
+    """Parse an IPv6 prefix of length 64 at most."""
+    try:
+        network = ipaddress.IPv6Network(text, strict=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an IPv6 network: {text!r} ({error})") from None
+    if network.prefixlen > 64:
+        raise argparse.ArgumentTypeError(f"network {text} is longer than /64")
+    return network
+
+
+def parse_address(text: str) -> ipaddress.IPv6Address:
+    """Parse an IPv6 address."""
+    try:
+        return ipaddress.IPv6Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IPv6 address: {text!r}") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one node needs to run."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    key_prefix: str = ""
+    interface: str = DEFAULT_INTERFACE
+    mtu: int = DEFAULT_MTU
+    network: ipaddress.IPv6Network = field(default_factory=lambda: ipaddress.IPv6Network(DEFAULT_NETWORK))
+    address: ipaddress.IPv6Address | None = None
+    machine_id_file: str = "/etc/machine-id"
+    slowest_poll: float = 0.5
+    fastest_poll: float = 0.001
+    metrics_listen: tuple[str, int] | None = ("::", 8081)
+    netns: str | None = None
+    egress_queue: int = 4096
+    bundle_bytes: int = 1 << 20
+
+
+_FLAGS: list[tuple[str, str, dict[str, object]]] = [
+    ("--bucket", "HOSHINO_BUCKET", {"help": "S3 bucket that carries the packets (required)"}),
+    ("--endpoint-url", "HOSHINO_ENDPOINT_URL",
+     {"help": "S3-compatible endpoint; without it boto3's chain applies (AWS_ENDPOINT_URL, profiles)"}),
+    ("--region", "HOSHINO_REGION", {"help": "S3 region"}),
+    ("--key-prefix", "HOSHINO_KEY_PREFIX",
+     {"default": "", "help": "prefix before every object key, to share a bucket (default: none)"}),
+    ("--interface", "HOSHINO_INTERFACE",
+     {"default": DEFAULT_INTERFACE, "help": f"TUN device name (default {DEFAULT_INTERFACE})"}),
+    ("--mtu", "HOSHINO_MTU", {"type": int, "default": DEFAULT_MTU, "help": f"device MTU (default {DEFAULT_MTU})"}),
+    ("--network", "HOSHINO_NETWORK",
+     {"type": parse_network, "default": DEFAULT_NETWORK, "help": f"network prefix (default {DEFAULT_NETWORK})"}),
+    ("--address", "HOSHINO_ADDRESS",
+     {"type": parse_address, "help": "this node's address (default: network + first 64 bits of machine-id)"}),
+    ("--machine-id-file", "HOSHINO_MACHINE_ID_FILE",
+     {"default": "/etc/machine-id", "help": "where to read the machine-id (default /etc/machine-id)"}),
+    ("--slowest-poll", "HOSHINO_SLOWEST_POLL",
+     {"type": parse_duration, "default": "500ms", "help": "longest interval between polls when idle (default 500ms)"}),
+    ("--fastest-poll", "HOSHINO_FASTEST_POLL",
+     {"type": parse_duration, "default": "1ms", "help": "shortest interval between polls under load (default 1ms)"}),
+    ("--metrics-listen", "HOSHINO_METRICS_LISTEN",
+     {"type": parse_listen, "default": DEFAULT_METRICS,
+      "help": f"Prometheus metrics HOST:PORT, or 'off' (default {DEFAULT_METRICS})"}),
+    ("--netns", "HOSHINO_NETNS",
+     {"help": "existing network namespace for the device and metrics listener (S3 traffic stays here)"}),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the node's flags; each one's default comes from its environment variable."""
+    group = parser.add_argument_group("node")
+    for flag, env, options in _FLAGS:
+        options = dict(options)
+        if env in os.environ:
+            options["default"] = os.environ[env]
+        options["help"] = f"{options['help']} [${env}]"
+        group.add_argument(flag, **options)  # type: ignore[arg-type]
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Build a Config from parsed flags, checking what argparse cannot."""
+    if not args.bucket:
+        raise ConfigError("no bucket: pass --bucket NAME or set HOSHINO_BUCKET")
+    if not 1280 <= args.mtu <= 65535:
+        raise ConfigError(f"--mtu {args.mtu}: IPv6 needs 1280 to 65535")
+    if args.fastest_poll <= 0 or args.fastest_poll > args.slowest_poll:
+        raise ConfigError("--fastest-poll must be above zero and no slower than --slowest-poll")
+    return Config(
+        bucket=args.bucket,
+        endpoint_url=args.endpoint_url or None,
+        region=args.region or None,
+        key_prefix=args.key_prefix,
+        interface=args.interface,
+        mtu=args.mtu,
+        network=args.network,
+        address=args.address,
+        machine_id_file=args.machine_id_file,
+        slowest_poll=args.slowest_poll,
+        fastest_poll=args.fastest_poll,
+        metrics_listen=args.metrics_listen,
+        netns=args.netns or None,
+    )
