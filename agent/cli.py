@@ -1,0 +1,64 @@
+"""hoshino-agent: run one node headless until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from agent import __version__
+from agent.config import ConfigError, add_arguments, config_from_args
+from agent.node import Node, NodeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hoshino-agent",
+        description="Carry this machine's IPv6 packets through an S3 bucket (an experiment in misusing S3).",
+        epilog="Needs Linux, root (or CAP_NET_ADMIN) and /dev/net/tun. Stops cleanly on SIGINT/SIGTERM.",
+    )
+    add_arguments(parser)
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every S3 notice")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s hoshino-agent %(levelname)s %(message)s",
+    )
+    try:
+        node = Node(config_from_args(args))
+    except (ConfigError, NodeError) as error:
+        parser.exit(2, f"hoshino-agent: error: {error}\n")
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        node.start()
+    except NodeError as error:
+        print(f"hoshino-agent: error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"hoshino-agent: {node.address} on {node.config.interface}"
+        f"{' in ' + node.config.netns if node.config.netns else ''}, bucket {node.config.bucket}",
+        file=sys.stderr, flush=True,
+    )
+    while not stop_requested.wait(1.0):
+        pass
+    node.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

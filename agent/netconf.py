@@ -1,0 +1,149 @@
+"""Network configuration over netlink (pyroute2): address, MTU, link up, route, namespaces."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+NETNS_DIR = Path("/run/netns")
+# Set before the link comes up, so the kernel sends no router solicitations and does no DAD.
+DEVICE_SYSCTLS = {
+    "accept_ra": "0",
+    "router_solicitations": "0",
+    "accept_dad": "0",
+    "dad_transmits": "0",
+    "addr_gen_mode": "1",  # no EUI-64 address: a TUN has no hardware address to derive from
+}
+
+
+class NetconfError(RuntimeError):
+    """A network change the kernel refused, with the fix for the user."""
+
+
+def namespace_exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+@contextmanager
+def inside(name: str | None) -> Iterator[None]:
+    """Run the block with this thread in the named network namespace (None: stay where it is)."""
+    if name is None:
+        yield
+        return
+    if not namespace_exists(name):
+        raise NetconfError(f"no network namespace {name!r}: create it with 'ip netns add {name}'")
+    saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(NETNS_DIR / name, os.O_RDONLY)
+    try:
+        try:
+            netns.setns(target)
+        except OSError as error:
+            raise NetconfError(f"cannot enter namespace {name!r}: needs CAP_SYS_ADMIN: run as root ({error})") from None
+        yield
+    finally:
+        netns.setns(saved)
+        os.close(target)
+        os.close(saved)
+
+
+def _ipr(name: str | None) -> IPRoute:
+    """A netlink socket in the named namespace; flags=0 so a typo never creates one."""
+    if name is None:
+        return IPRoute()
+    if not namespace_exists(name):
+        raise NetconfError(f"no network namespace {name!r}: create it with 'ip netns add {name}'")
+    return IPRoute(netns=name, flags=0)
+
+
+def _link_index(ipr: IPRoute, interface: str) -> int:
+    found = ipr.link_lookup(ifname=interface)
+    if not found:
+        raise NetconfError(f"no device {interface}")
+    return int(found[0])
+
+
+def _write_sysctls(interface: str) -> None:
+    for name, value in DEVICE_SYSCTLS.items():
+        path = Path(f"/proc/sys/net/ipv6/conf/{interface}/{name}")
+        if path.exists():
+            path.write_text(value)
+
+
+def configure(
+    interface: str,
+    address: ipaddress.IPv6Address,
+    network: ipaddress.IPv6Network,
+    mtu: int,
+    namespace: str | None = None,
+) -> None:
+    """Give the device its MTU and address, bring it up and route the network through it."""
+    with inside(namespace):
+        _write_sysctls(interface)
+    with _ipr(namespace) as ipr:
+        index = _link_index(ipr, interface)
+        for entry in ipr.get_addr(family=10):
+            if entry.get_attr("IFA_ADDRESS") == address.compressed and entry["index"] != index:
+                raise NetconfError(f"address {address} is already in use on another device: pick --address")
+        try:
+            ipr.link("set", index=index, mtu=mtu)
+        except NetlinkError:
+            largest = ipr.get_links(index)[0].get_attr("IFLA_MAX_MTU") or 65535
+            raise NetconfError(f"the kernel refused MTU {mtu}: {interface} accepts at most {largest}") from None
+        try:
+            ipr.addr("add", index=index, address=address.compressed, prefixlen=128)
+            ipr.link("set", index=index, state="up")
+            ipr.route("add", dst=network.network_address.compressed, dst_len=network.prefixlen, oif=index)
+        except NetlinkError as error:
+            raise NetconfError(f"cannot configure {interface}: {error}") from None
+
+
+def deconfigure(
+    interface: str,
+    address: ipaddress.IPv6Address,
+    network: ipaddress.IPv6Network,
+    namespace: str | None = None,
+) -> list[str]:
+    """Remove the route and the address; each step on its own, returning what failed."""
+    problems: list[str] = []
+    try:
+        ipr = _ipr(namespace)
+    except NetconfError as error:
+        return [str(error)]
+    with ipr:
+        found = ipr.link_lookup(ifname=interface)
+        if not found:
+            return problems  # the device is gone, and its address and route with it
+        index = found[0]
+        steps = (
+            ("route", lambda: ipr.route(
+                "del", dst=network.network_address.compressed, dst_len=network.prefixlen, oif=index)),
+            ("address", lambda: ipr.addr("del", index=index, address=address.compressed, prefixlen=128)),
+        )
+        for what, step in steps:
+            try:
+                step()
+            except NetlinkError as error:
+                if error.code not in (3, 99):  # ESRCH, EADDRNOTAVAIL: already gone
+                    problems.append(f"removing {what}: {error}")
+    return problems
+
+
+def create_namespace(name: str) -> None:
+    """Create a network namespace with its loopback up."""
+    if namespace_exists(name):
+        raise NetconfError(f"network namespace {name!r} already exists")
+    netns.create(name)
+    with _ipr(name) as ipr:
+        ipr.link("set", index=_link_index(ipr, "lo"), state="up")
+
+
+def remove_namespace(name: str) -> None:
+    """Remove a network namespace this program created."""
+    if namespace_exists(name):
+        netns.remove(name)

@@ -1,0 +1,227 @@
+"""A node's lifecycle: set up the device and the loops, run them, and undo it all on stop."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import os
+import threading
+import time
+from wsgiref.simple_server import WSGIServer
+
+from agent import metrics, netconf
+from agent.address import AddressError, node_address, read_machine_id
+from agent.config import Config
+from agent.egress import Egress
+from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
+from agent.heartbeat import Heartbeat
+from agent.ingress import Ingress
+from agent.store import Store, StoreError
+from agent.tun import Tun
+
+SNAPSHOT_PERIOD = 0.25
+log = logging.getLogger("hoshino")
+
+
+class NodeError(RuntimeError):
+    """The node cannot run; the message says why and what to do."""
+
+
+def resolve_address(config: Config) -> ipaddress.IPv6Address:
+    """The configured address, or the one derived from the machine-id."""
+    if config.address is not None:
+        return config.address
+    try:
+        return node_address(config.network, read_machine_id(config.machine_id_file))
+    except AddressError as error:
+        raise NodeError(str(error)) from None
+
+
+class Node:
+    """One Hoshino node. start() sets up and returns; stop() undoes everything; both are idempotent."""
+
+    def __init__(self, config: Config, events: EventQueue | None = None) -> None:
+        self.config = config
+        self.events = events
+        self.address = resolve_address(config)
+        if self.address not in config.network:
+            raise NodeError(f"address {self.address} is outside network {config.network}")
+        self.stats = metrics.Stats()
+        self.heartbeat = Heartbeat(config.fastest_poll, config.slowest_poll)
+        self.state: State = "starting"
+        self.started_at = 0.0
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._tun: Tun | None = None
+        self._configured = False
+        self._metrics_server: WSGIServer | None = None
+        self.store: Store | None = None
+        self._egress: Egress | None = None
+
+    # Controls, safe from any thread.
+    def faster(self) -> None:
+        self.heartbeat.faster()
+
+    def slower(self) -> None:
+        self.heartbeat.slower()
+
+    def automatic(self) -> None:
+        self.heartbeat.automatic()
+
+    @property
+    def interval(self) -> float:
+        return self.heartbeat.interval
+
+    @property
+    def manual(self) -> bool:
+        return self.heartbeat.manual
+
+    def publish(self, event: Event) -> None:
+        if self.events is not None:
+            self.events.publish(event)
+
+    def _notice(self, level: Level, message: str) -> None:
+        log.log(logging.INFO if level == "info" else logging.WARNING, "%s", message)
+        self.publish(Notice(time.time(), level, message))
+
+    def _on_health(self, healthy: bool, message: str) -> None:
+        if self.state in ("running", "degraded"):
+            self.state = "running" if healthy else "degraded"
+        self._notice("info" if healthy else "warning", message)
+
+    def start(self) -> None:
+        """Check access, create and configure the device, start the loops; raise NodeError on failure."""
+        config = self.config
+        if os.geteuid() != 0 and not _has_net_admin():
+            raise NodeError("needs CAP_NET_ADMIN: run as root")
+        self.store = Store(config.bucket, config.endpoint_url, config.region, self.stats, self._on_health)
+        try:
+            self.store.check_bucket()
+        except StoreError as error:
+            raise NodeError(f"bucket {config.bucket!r}: {error}") from None
+        try:
+            self._tun = Tun(config.interface, config.netns)
+            netconf.configure(config.interface, self.address, config.network, config.mtu, config.netns)
+            self._configured = True
+            self._serve_metrics()
+        except (netconf.NetconfError, NodeError) as error:
+            self._undo()
+            raise NodeError(str(error)) from None
+        publish = self.publish if self.events is not None else None
+        egress = Egress(
+            self._tun, self.store, self.stats, self.heartbeat, self.address, config.network, config.mtu,
+            config.key_prefix, config.egress_queue, config.bundle_bytes, publish,
+        )
+        ingress = Ingress(
+            self._tun.write, self.store, self.stats, self.heartbeat, self.address, config.mtu,
+            config.key_prefix, publish,
+        )
+        self._spawn("hoshino-read", egress.read_loop)
+        self._spawn("hoshino-put", egress.send_loop)
+        self._spawn("hoshino-poll", ingress.run)
+        self._egress = egress
+        if self.events is not None:
+            self._spawn("hoshino-stats", self._sample_loop)
+        self.started_at = time.time()
+        self.state = "running"
+        self.publish(NodeStarted(
+            self.started_at, self.address.compressed, str(config.network), config.interface, config.netns,
+            config.bucket, self.store.endpoint, config.mtu, config.fastest_poll, config.slowest_poll,
+        ))
+
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _serve_metrics(self) -> None:
+        listen = self.config.metrics_listen
+        if listen is None:
+            return
+        host, port = listen
+        registry = metrics.node_registry(metrics.NodeCollector(
+            self.stats, lambda: self.heartbeat.interval,
+            {"address": self.address.compressed, "interface": self.config.interface},
+        ))
+        try:
+            with netconf.inside(self.config.netns):
+                self._metrics_server = metrics.serve(registry, host, port)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise NodeError(
+                    f"metrics port {port} is already in use: pass --metrics-listen with another port, or off"
+                ) from None
+            raise NodeError(f"cannot listen for metrics on [{host}]:{port}: {error.strerror}") from None
+
+    def snapshot(self) -> StatsSampled:
+        """Every counter now, with the heartbeat."""
+        data = self.stats.copy()
+        errors: dict[str, int] = {}
+        for (_operation, kind), count in data["s3_errors"].items():
+            errors[kind] = errors.get(kind, 0) + count
+        return StatsSampled(
+            time=time.time(), state=self.state, interval=self.heartbeat.interval, manual=self.heartbeat.manual,
+            packets_out=data["packets_out"], bytes_out=data["bytes_out"],
+            packets_in=data["packets_in"], bytes_in=data["bytes_in"],
+            s3_ops=data["s3_ops"], s3_errors=errors, s3_latency=self.stats.latency_medians(),
+            dropped=data["dropped"], ignored=data["ignored"], missed_beats=self.heartbeat.missed,
+            events_dropped=self.events.dropped if self.events else 0,
+            waiting_egress=self._egress.waiting.qsize() if self._egress else 0,
+        )
+
+    def _sample_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(SNAPSHOT_PERIOD):
+            self.publish(self.snapshot())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the node has stopped; True if it has."""
+        return self._stopped.wait(timeout)
+
+    def stop(self, error: str = "") -> None:
+        """Stop the loops, remove the route, address and device, and close the metrics listener."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            self._stop.set()
+            if self._tun is not None:
+                self._tun.stop_reading()
+            for thread in self._threads:
+                thread.join(timeout=15)
+            problems = self._undo()
+            self.state = "stopped"
+            for problem in problems:
+                self._notice("warning", f"clean-up: {problem}")
+            if self._threads:
+                self.publish(self.snapshot())
+            self.publish(NodeStopped(time.time(), error))
+            self._stopped.set()
+
+    def _undo(self) -> list[str]:
+        """Undo each change on its own, so one failure does not leave the others behind."""
+        problems: list[str] = []
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
+        if self._configured:
+            problems += netconf.deconfigure(
+                self.config.interface, self.address, self.config.network, self.config.netns
+            )
+            self._configured = False
+        if self._tun is not None:
+            self._tun.close()
+            self._tun = None
+        return problems
+
+
+def _has_net_admin() -> bool:
+    """True if this process holds CAP_NET_ADMIN without being root."""
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) & (1 << 12))
+    return False

@@ -1,0 +1,82 @@
+"""The TUN device: open it (in a namespace if asked), read packets from it, write packets to it."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import struct
+
+from agent.netconf import NetconfError, inside
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+TUN_PATH = "/dev/net/tun"
+
+
+class Tun:
+    """An open TUN device without packet information headers; reads wake up on close()."""
+
+    def __init__(self, name: str, netns: str | None = None) -> None:
+        self.name = name
+        self.netns = netns
+        self.fd = self._open()
+        self._wake_read, self._wake_write = os.pipe()
+        self.closed = False
+
+    def _open(self) -> int:
+        with inside(self.netns):
+            try:
+                fd = os.open(TUN_PATH, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise NetconfError(f"no {TUN_PATH}: load the tun module (modprobe tun)") from None
+            except PermissionError:
+                raise NetconfError(f"cannot open {TUN_PATH}: needs CAP_NET_ADMIN: run as root") from None
+            try:
+                fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", self.name.encode(), IFF_TUN | IFF_NO_PI))
+            except OSError as error:
+                os.close(fd)
+                if error.errno == errno.EPERM:
+                    raise NetconfError("creating a TUN device needs CAP_NET_ADMIN: run as root") from None
+                if error.errno == errno.EBUSY:
+                    raise NetconfError(f"device {self.name} is in use by another program") from None
+                raise NetconfError(f"cannot create TUN device {self.name}: {error.strerror}") from None
+        return fd
+
+    def read(self, size: int) -> bytes | None:
+        """The next packet, or None once the device is closed."""
+        while not self.closed:
+            ready, _, _ = select.select([self.fd, self._wake_read], [], [])
+            if self._wake_read in ready:
+                return None
+            try:
+                return os.read(self.fd, size)
+            except BlockingIOError:
+                continue
+            except OSError as error:
+                if error.errno in (errno.EBADF, errno.EINTR):
+                    return None
+                raise
+        return None
+
+    def write(self, packet: bytes) -> None:
+        """Hand a packet to the kernel."""
+        os.write(self.fd, packet)
+
+    def stop_reading(self) -> None:
+        """Make read() return None in whichever thread waits in it."""
+        if not self.closed:
+            self.closed = True
+            os.write(self._wake_write, b"x")
+
+    def close(self) -> None:
+        """Close the device (the kernel removes a non-persistent TUN); readers must have stopped."""
+        if self.fd < 0:
+            return
+        self.stop_reading()
+        os.close(self.fd)
+        self.fd = -1
+        os.close(self._wake_read)
+        os.close(self._wake_write)
