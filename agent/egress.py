@@ -12,7 +12,6 @@ from agent.events import Event, Verdict
 from agent.heartbeat import Heartbeat
 from agent.metrics import Stats
 from agent.store import Store, StoreError
-from agent.tun import Tun
 
 Publish = Callable[[Event], None]
 
@@ -22,7 +21,6 @@ class Egress:
 
     def __init__(
         self,
-        tun: Tun,
         store: Store,
         stats: Stats,
         heartbeat: Heartbeat,
@@ -34,7 +32,6 @@ class Egress:
         bundle_bytes: int = 1 << 20,
         publish: Publish | None = None,
     ) -> None:
-        self.tun = tun
         self.store = store
         self.stats = stats
         self.heartbeat = heartbeat
@@ -46,10 +43,10 @@ class Egress:
         self.waiting: queue.Queue[tuple[packets.Packet, bytes]] = queue.Queue(maxsize=queue_size)
         self.publish = publish
 
-    def read_loop(self, stop: threading.Event) -> None:
+    def read_loop(self, read: Callable[[int], bytes | None], stop: threading.Event) -> None:
         """Classify every packet the kernel routes to the device; queue those for the tunnel."""
         while not stop.is_set():
-            data = self.tun.read(self.mtu + 64)
+            data = read(self.mtu + 64)
             if data is None:
                 return
             self.handle(data)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 from agent import metrics, netconf
@@ -113,14 +115,14 @@ class Node:
             raise NodeError(str(error)) from None
         publish = self.publish if self.events is not None else None
         egress = Egress(
-            self._tun, self.store, self.stats, self.heartbeat, self.address, config.network, config.mtu,
+            self.store, self.stats, self.heartbeat, self.address, config.network, config.mtu,
             config.key_prefix, config.egress_queue, config.bundle_bytes, publish,
         )
         ingress = Ingress(
             self._tun.write, self.store, self.stats, self.heartbeat, self.address, config.mtu,
             config.key_prefix, publish,
         )
-        self._spawn("hoshino-read", egress.read_loop)
+        self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))
         self._spawn("hoshino-put", egress.send_loop)
         self._spawn("hoshino-poll", ingress.run)
         self._egress = egress
@@ -133,8 +135,8 @@ class Node:
             config.bucket, self.store.endpoint, config.mtu, config.fastest_poll, config.slowest_poll,
         ))
 
-    def _spawn(self, name: str, target: object) -> None:
-        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 

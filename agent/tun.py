@@ -80,3 +80,9 @@ class Tun:
         self.fd = -1
         os.close(self._wake_read)
         os.close(self._wake_write)
+
+    def __enter__(self) -> Tun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

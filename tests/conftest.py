@@ -1,0 +1,51 @@
+"""Shared fixtures: a real S3 API server on 127.0.0.1, and the root-only lab."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.lab import Lab, S3Server
+
+
+def root_skip_reason() -> str:
+    """Why root-only tests cannot run here, or '' when they can."""
+    if os.geteuid() != 0:
+        return "needs root (CAP_NET_ADMIN) for TUN devices and network namespaces: run as root"
+    if not Path("/dev/net/tun").exists():
+        return "needs /dev/net/tun: load the tun module (modprobe tun)"
+    return ""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    reason = root_skip_reason()
+    if reason:
+        for item in items:
+            if "root" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server in its own process on a free port of 127.0.0.1."""
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the local server."""
+    name = f"test-{secrets.token_hex(4)}"
+    s3_server.create_bucket(name)
+    return name
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """S3 server, bucket and two namespaces; removed after the test, even when it fails."""
+    with Lab(bucket=f"lab-{secrets.token_hex(4)}") as running:
+        yield running

@@ -1,0 +1,32 @@
+"""Real IPv6 packets built with dpkt, for tests."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import dpkt
+
+A = ipaddress.IPv6Address("fd5e:59b8:f71d:9a3e::a")
+B = ipaddress.IPv6Address("fd5e:59b8:f71d:9a3e::b")
+
+
+def ip6(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, upper: dpkt.Packet | bytes, nxt: int) -> bytes:
+    packet = dpkt.ip6.IP6(src=src.packed, dst=dst.packed, nxt=nxt, hlim=64, data=upper)
+    packet.plen = len(bytes(upper))
+    return bytes(packet)
+
+
+def echo_request(src: ipaddress.IPv6Address = A, dst: ipaddress.IPv6Address = B, ident: int = 7, seq: int = 3) -> bytes:
+    echo = dpkt.icmp6.ICMP6.Echo(id=ident, seq=seq, data=b"ping payload")
+    return ip6(src, dst, dpkt.icmp6.ICMP6(type=128, code=0, data=echo), dpkt.ip.IP_PROTO_ICMP6)
+
+
+def tcp_syn(src: ipaddress.IPv6Address = A, dst: ipaddress.IPv6Address = B) -> bytes:
+    segment = dpkt.tcp.TCP(sport=51234, dport=8081, seq=1000, ack=0, flags=dpkt.tcp.TH_SYN, win=64800)
+    return ip6(src, dst, segment, dpkt.ip.IP_PROTO_TCP)
+
+
+def udp(src: ipaddress.IPv6Address = A, dst: ipaddress.IPv6Address = B, payload: bytes = b"hello") -> bytes:
+    datagram = dpkt.udp.UDP(sport=5353, dport=5353, data=payload)
+    datagram.ulen = 8 + len(payload)
+    return ip6(src, dst, datagram, dpkt.ip.IP_PROTO_UDP)
