@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -13,7 +14,7 @@ from agent import packets, wire
 from agent.events import Event, PacketSeen
 from agent.heartbeat import Heartbeat
 from agent.metrics import Stats
-from agent.store import ObjectInfo, Store, StoreError
+from agent.store import DELETE_BATCH, ObjectInfo, Store, StoreError
 
 Publish = Callable[[Event], None]
 LIST_LIMIT = 1000
@@ -46,12 +47,19 @@ class Ingress:
         self.inbox = wire.inbox(key_prefix, address)
         self.publish = publish
         self._getters = ThreadPoolExecutor(get_workers, thread_name_prefix="hoshino-get")
-        # Keys delivered whose delete has not been seen to succeed: never deliver them twice.
-        self._delivered: OrderedDict[str, None] = OrderedDict()
+        # Keys handled whose delete is not confirmed yet: they are never handled twice.
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._handled_lock = threading.Lock()
+        self._deletions: queue.Queue[str] = queue.Queue()
         self._error_backoff = 0.0
 
     def run(self, stop: threading.Event) -> None:
-        """Poll on every beat until stopped; S3 failures back off, never end the loop."""
+        """Poll on every beat until stopped; S3 failures back off, never end the loop.
+
+        Deletes run in a thread of their own, off the path from the bucket to the device.
+        """
+        deleter = threading.Thread(target=self._delete_loop, args=(stop,), name="hoshino-delete", daemon=True)
+        deleter.start()
         try:
             while self.heartbeat.wait(stop):
                 started = time.monotonic()
@@ -68,6 +76,7 @@ class Ingress:
                     self.heartbeat.found_nothing()
         finally:
             self._getters.shutdown(wait=True, cancel_futures=True)
+            deleter.join(timeout=15)
 
     def _back_off(self, stop: threading.Event) -> None:
         self._error_backoff = min(ERROR_BACKOFF_MAX, max(0.1, self._error_backoff * 2))
@@ -75,19 +84,22 @@ class Ingress:
         stop.wait(self._error_backoff)
 
     def poll(self) -> bool:
-        """One round: list, fetch, deliver, delete. True when anything was found."""
+        """One round: list, fetch in parallel, deliver in key order, queue the deletes.
+
+        True when anything new was found. Every poll lists from the start of the inbox, so an
+        object whose PUT finished late, behind a key already handled, is still found.
+        """
         listed = self.store.list_objects(self.inbox, max_keys=LIST_LIMIT)
-        if not listed:
+        with self._handled_lock:
+            fresh = [item for item in listed if item.key not in self._handled]
+        if not fresh:
             return False
         to_fetch: list[ObjectInfo] = []
-        to_delete: list[str] = []
-        for item in listed:
+        for item in fresh:
             reason = self._refuse(item)
-            if reason == "duplicate":
-                to_delete.append(item.key)
-            elif reason:
+            if reason:
                 self._drop(reason, item.key, 1, f"object of {item.size} bytes")
-                to_delete.append(item.key)
+                self._handle(item.key)
             else:
                 to_fetch.append(item)
         bodies = self._getters.map(self._fetch, to_fetch)
@@ -95,14 +107,11 @@ class Ingress:
             if body is None:
                 continue  # not fetched now (gone, or S3 failed): the next poll sees it again
             self._deliver(item.key, body)
-            to_delete.append(item.key)
-        self._delete(to_delete)
+            self._handle(item.key)
         return True
 
     def _refuse(self, item: ObjectInfo) -> str:
         """Why an object must not be fetched, or ''."""
-        if item.key in self._delivered:
-            return "duplicate"
         if item.size > wire.MAX_OBJECT_BYTES:
             return "oversized_object"
         try:
@@ -121,7 +130,6 @@ class Ingress:
 
     def _deliver(self, key: str, body: bytes) -> None:
         """Write every good packet of an object into the device; count and skip the bad ones."""
-        self._remember(key)
         try:
             datas = wire.decode(body)
         except wire.WireError as error:
@@ -156,19 +164,45 @@ class Ingress:
             self.publish(PacketSeen(time.time(), "in", "", self.address.compressed, "object", what, 0, key,
                                     "dropped", reason))
 
-    def _remember(self, key: str) -> None:
-        self._delivered[key] = None
-        while len(self._delivered) > REMEMBERED_KEYS:
-            self._delivered.popitem(last=False)
+    def _handle(self, key: str) -> None:
+        """Mark a key as handled and queue its delete."""
+        with self._handled_lock:
+            self._handled[key] = None
+            while len(self._handled) > REMEMBERED_KEYS:
+                self._handled.popitem(last=False)
+        self._deletions.put(key)
 
-    def _delete(self, keys: list[str]) -> None:
+    def delete_handled(self, wait: float = 0.0) -> bool:
+        """Delete one batch of handled keys; True if S3 took it. Failed keys are queued again."""
+        keys: list[str] = []
+        try:
+            keys.append(self._deletions.get(timeout=wait) if wait else self._deletions.get_nowait())
+            while len(keys) < DELETE_BATCH:
+                keys.append(self._deletions.get_nowait())
+        except queue.Empty:
+            pass
         if not keys:
-            return
+            return True
         try:
             failed = set(self.store.delete(keys))
         except StoreError:
-            return  # remembered keys are not delivered again; the next poll retries the delete
-        for key in keys:
-            if key not in failed:
-                self._delivered.pop(key, None)
+            failed = set(keys)
+        with self._handled_lock:
+            for key in keys:
+                if key not in failed:
+                    self._handled.pop(key, None)
+        for key in failed:
+            self._deletions.put(key)
+        return not failed
 
+    def _delete_loop(self, stop: threading.Event) -> None:
+        """Delete handled objects as they come; on stop, finish what is queued if S3 lets us."""
+        backoff = 0.1
+        while not stop.is_set():
+            if self.delete_handled(wait=0.1):
+                backoff = 0.1
+            else:
+                stop.wait(backoff)
+                backoff = min(ERROR_BACKOFF_MAX, backoff * 2)
+        while not self._deletions.empty() and self.delete_handled():
+            pass

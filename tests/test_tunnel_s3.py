@@ -58,10 +58,13 @@ def test_egress_puts_what_ingress_gets_and_deletes(s3_server, bucket, sides):
     assert len(stored) == 1 and stored[0].startswith(f"{B}/")  # one bundle for one destination
     assert b.ingress.poll() is True
     assert b.delivered == sent
+    assert b.ingress.poll() is False  # handled, its delete still queued: not delivered twice
+    assert b.delivered == sent
+    assert b.ingress.delete_handled() is True
     assert keys(s3_server, bucket) == []
     assert (a.stats.packets_out, a.stats.bytes_out) == (3, sum(map(len, sent)))
     assert (b.stats.packets_in, b.stats.bytes_in) == (3, sum(map(len, sent)))
-    assert b.stats.s3_ops["list"] == 1 and b.stats.s3_ops["get"] == 1 and b.stats.s3_ops["delete"] == 1
+    assert b.stats.s3_ops["list"] == 2 and b.stats.s3_ops["get"] == 1 and b.stats.s3_ops["delete"] == 1
     assert a.stats.s3_ops["put"] == 1
     assert b.ingress.poll() is False
 
@@ -113,6 +116,7 @@ def test_bad_objects_are_dropped_counted_and_deleted(s3_server, bucket, sides):
     assert b.stats.dropped == {
         "bad_object": 2, "malformed": 1, "wrong_destination": 1, "bad_key": 1, "too_long": 1
     }
+    b.ingress.delete_handled()
     assert keys(s3_server, bucket) == []
     dropped = [e for e in b.events.drain() if isinstance(e, PacketSeen) and e.verdict == "dropped"]
     assert {e.reason for e in dropped} == set(b.stats.dropped)
