@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` runs the dashboard on the lab, `make test` checks everything.
+# Both set up what they need: Debian's tools (as root) and a virtual environment in .venv.
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: demo test lint unit bench screenshots system clean
+
+demo: system $(VENV)/.installed
+	$(BIN)/hoshino-tui --demo
+
+test: system $(VENV)/.installed lint
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest -m "not root"
+
+bench: system $(VENV)/.installed
+	$(BIN)/python scripts/bench_tunnel.py
+	$(BIN)/python scripts/bench_tui.py
+
+screenshots: $(VENV)/.installed
+	$(BIN)/python scripts/export_screenshots.py
+
+system:
+	@scripts/install-system-packages
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
