@@ -95,7 +95,8 @@ def main() -> None:
         rtt = result.stdout.strip().splitlines()[-1]
         packets = after["hoshino_packets_egressed_total"] - before["hoshino_packets_egressed_total"]
         print(f"ping -c 20 -i 0.2: {rtt}")
-        print(f"  S3 requests per packet (both nodes, ping): {(s3_requests(after) - s3_requests(before)) / packets:.2f}")
+        requests = s3_requests(after) - s3_requests(before)
+        print(f"  S3 requests per packet (both nodes, ping): {requests / packets:.2f}")
 
         result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "10", "-i", "1",
                         str(lab.peer_address), timeout=120)
