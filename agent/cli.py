@@ -54,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{' in ' + node.config.netns if node.config.netns else ''}, bucket {node.config.bucket}",
         file=sys.stderr, flush=True,
     )
-    while not stop_requested.wait(1.0):
+    while not (stop_requested.wait(0.5) or node.wait(0)):
         pass
     node.stop()
+    if node.error:
+        print(f"hoshino-agent: error: {node.error}", file=sys.stderr)
+        return 1
     return 0
 
 

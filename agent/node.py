@@ -53,6 +53,7 @@ class Node:
         self.stats = metrics.Stats()
         self.heartbeat = Heartbeat(config.fastest_poll, config.slowest_poll)
         self.state: State = "starting"
+        self.error = ""
         self.started_at = 0.0
         self._stop = threading.Event()
         self._stopped = threading.Event()
@@ -136,7 +137,16 @@ class Node:
         ))
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
-        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        def guarded(stop: threading.Event) -> None:
+            try:
+                target(stop)
+            except Exception as error:  # a bug must not end a loop silently: say so, and stop
+                log.exception("%s failed", name)
+                message = f"{name} failed: {type(error).__name__}: {error}"
+                self._notice("error", f"{message}; the node stops")
+                threading.Thread(target=self.stop, args=(message,), name="hoshino-stop", daemon=True).start()
+
+        thread = threading.Thread(target=guarded, args=(self._stop,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -194,7 +204,8 @@ class Node:
             for thread in self._threads:
                 thread.join(timeout=15)
             problems = self._undo()
-            self.state = "stopped"
+            self.error = error
+            self.state = "failed" if error else "stopped"
             for problem in problems:
                 self._notice("warning", f"clean-up: {problem}")
             if self._threads:

@@ -60,11 +60,13 @@ def parse(data: bytes) -> Packet:
         raise PacketError("malformed")
     try:
         ip = dpkt.ip6.IP6(data)
-    except (dpkt.UnpackError, ValueError, IndexError):
+        if ip.plen + IPV6_HEADER != len(data):
+            raise PacketError("malformed")
+        protocol, summary = _describe(ip)
+    except PacketError:
+        raise
+    except Exception:  # hostile bytes can trip any of dpkt's parsers: all of it is "malformed"
         raise PacketError("malformed") from None
-    if ip.plen + IPV6_HEADER != len(data):
-        raise PacketError("malformed")
-    protocol, summary = _describe(ip)
     return Packet(
         ipaddress.IPv6Address(ip.src), ipaddress.IPv6Address(ip.dst), protocol, summary, len(data)
     )
