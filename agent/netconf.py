@@ -52,7 +52,7 @@ def inside(name: str | None) -> Iterator[None]:
         os.close(saved)
 
 
-def _ipr(name: str | None) -> IPRoute:
+def _netlink(name: str | None) -> IPRoute:
     """A netlink socket in the named namespace; flags=0 so a typo never creates one."""
     if name is None:
         return IPRoute()
@@ -85,7 +85,7 @@ def configure(
     """Give the device its MTU and address, bring it up and route the network through it."""
     with inside(namespace):
         _write_sysctls(interface)
-    with _ipr(namespace) as ipr:
+    with _netlink(namespace) as ipr:
         index = _link_index(ipr, interface)
         for entry in ipr.get_addr(family=10):
             if entry.get_attr("IFA_ADDRESS") == address.compressed and entry["index"] != index:
@@ -112,7 +112,7 @@ def deconfigure(
     """Remove the route and the address; each step on its own, returning what failed."""
     problems: list[str] = []
     try:
-        ipr = _ipr(namespace)
+        ipr = _netlink(namespace)
     except NetconfError as error:
         return [str(error)]
     with ipr:
@@ -134,12 +134,18 @@ def deconfigure(
     return problems
 
 
+def device_exists(interface: str, namespace: str | None = None) -> bool:
+    """True if the namespace has a device of this name."""
+    with _netlink(namespace) as ipr:
+        return bool(ipr.link_lookup(ifname=interface))
+
+
 def create_namespace(name: str) -> None:
     """Create a network namespace with its loopback up."""
     if namespace_exists(name):
         raise NetconfError(f"network namespace {name!r} already exists")
     netns.create(name)
-    with _ipr(name) as ipr:
+    with _netlink(name) as ipr:
         ipr.link("set", index=_link_index(ipr, "lo"), state="up")
 
 

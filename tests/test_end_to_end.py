@@ -99,12 +99,10 @@ def agent_command(lab: Lab, role: str, *extra: str) -> list[str]:
 
 def test_agent_removes_its_device_on_sigterm(lab):
     process = lab.spawn_agent("local")
-    with netconf._ipr(ns(lab, "local")) as ipr:
-        assert ipr.link_lookup(ifname="hoshino0")
+    assert netconf.device_exists("hoshino0", ns(lab, "local"))
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
-    with netconf._ipr(ns(lab, "local")) as ipr:
-        assert not ipr.link_lookup(ifname="hoshino0")
+    assert not netconf.device_exists("hoshino0", ns(lab, "local"))
     assert "Traceback" not in lab.agent_log(process)
 
 

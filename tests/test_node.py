@@ -1,0 +1,68 @@
+"""The node in-process, as the dashboard runs it: events, controls, clean stop."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent import netconf
+from agent.events import EventQueue, NodeStarted, NodeStopped, PacketSeen, StatsSampled
+from agent.lab import wait_until
+from agent.node import Node, NodeError
+
+pytestmark = pytest.mark.root
+
+
+def events_of(queue: EventQueue, kind: type) -> list:
+    return [event for event in queue.drain() if isinstance(event, kind)]
+
+
+def test_node_publishes_events_obeys_controls_and_cleans_up(lab):
+    lab.start_peer()
+    events = EventQueue()
+    node = Node(lab.local_config(metrics_listen=None), events)
+    node.start()
+    try:
+        started = events_of(events, NodeStarted)
+        assert started and started[0].address == str(lab.local_address)
+        assert started[0].endpoint == lab.server.endpoint_url
+
+        traffic = lab.start_traffic()
+        seen: list[PacketSeen] = []
+        snapshots: list[StatsSampled] = []
+
+        def collect() -> bool:
+            for event in events.drain():
+                if isinstance(event, PacketSeen):
+                    seen.append(event)
+                elif isinstance(event, StatsSampled):
+                    snapshots.append(event)
+            verdicts = {(event.direction, event.verdict, event.protocol) for event in seen}
+            return {("out", "sent", "ICMPv6"), ("in", "delivered", "ICMPv6")} <= verdicts
+
+        assert wait_until(collect, 20), seen[-5:]
+        assert traffic.replies >= 1
+        assert snapshots[-1].state == "running"
+        assert snapshots[-1].s3_ops["put"] >= 1 and snapshots[-1].s3_ops["list"] >= 1
+        assert any("echo-request" in event.summary for event in seen)
+
+        before = node.interval
+        node.faster()
+        assert node.manual and node.interval == max(before / 2, node.heartbeat.fastest)
+        held = node.interval
+        node.slower()
+        node.slower()
+        assert node.interval == min(held * 4, node.heartbeat.slowest)
+        node.automatic()
+        assert not node.manual
+    finally:
+        node.stop()
+    assert node.wait(1)
+    assert events_of(events, NodeStopped)
+    assert not netconf.device_exists("hoshino0", lab.namespaces["local"].name)
+
+
+def test_node_that_cannot_start_says_why_and_leaves_nothing(lab):
+    node = Node(lab.local_config(bucket="absent-bucket", metrics_listen=None), EventQueue())
+    with pytest.raises(NodeError, match="bucket does not exist"):
+        node.start()
+    assert not netconf.device_exists("hoshino0", lab.namespaces["local"].name)
