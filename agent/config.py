@@ -6,7 +6,9 @@ import argparse
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_NETWORK = "fd5e:59b8:f71d:9a3e::/64"
 DEFAULT_MTU = 53049
@@ -79,43 +81,53 @@ class Config:
     bundle_bytes: int = 1 << 20
 
 
-_FLAGS: list[tuple[str, str, dict[str, object]]] = [
-    ("--bucket", "HOSHINO_BUCKET", {"help": "S3 bucket that carries the packets (required)"}),
-    ("--endpoint-url", "HOSHINO_ENDPOINT_URL",
-     {"help": "S3-compatible endpoint; without it boto3's chain applies (AWS_ENDPOINT_URL, profiles)"}),
-    ("--region", "HOSHINO_REGION", {"help": "S3 region"}),
-    ("--key-prefix", "HOSHINO_KEY_PREFIX",
-     {"default": "", "help": "prefix before every object key, to share a bucket (default: none)"}),
-    ("--interface", "HOSHINO_INTERFACE",
-     {"default": DEFAULT_INTERFACE, "help": f"TUN device name (default {DEFAULT_INTERFACE})"}),
-    ("--mtu", "HOSHINO_MTU", {"type": int, "default": DEFAULT_MTU, "help": f"device MTU (default {DEFAULT_MTU})"}),
-    ("--network", "HOSHINO_NETWORK",
-     {"type": parse_network, "default": DEFAULT_NETWORK, "help": f"network prefix (default {DEFAULT_NETWORK})"}),
-    ("--address", "HOSHINO_ADDRESS",
-     {"type": parse_address, "help": "this node's address (default: network + first 64 bits of machine-id)"}),
-    ("--machine-id-file", "HOSHINO_MACHINE_ID_FILE",
-     {"default": "/etc/machine-id", "help": "where to read the machine-id (default /etc/machine-id)"}),
-    ("--slowest-poll", "HOSHINO_SLOWEST_POLL",
-     {"type": parse_duration, "default": "500ms", "help": "longest interval between polls when idle (default 500ms)"}),
-    ("--fastest-poll", "HOSHINO_FASTEST_POLL",
-     {"type": parse_duration, "default": "1ms", "help": "shortest interval between polls under load (default 1ms)"}),
-    ("--metrics-listen", "HOSHINO_METRICS_LISTEN",
-     {"type": parse_listen, "default": DEFAULT_METRICS,
-      "help": f"Prometheus metrics HOST:PORT, or 'off' (default {DEFAULT_METRICS})"}),
-    ("--netns", "HOSHINO_NETNS",
-     {"help": "existing network namespace for the device and metrics listener (S3 traffic stays here)"}),
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag and the environment variable that sets its default."""
+
+    name: str
+    env: str
+    metavar: str
+    help: str
+    default: str | int | None = None
+    type: Callable[[str], Any] = str
+
+
+FLAGS = [
+    Flag("--bucket", "HOSHINO_BUCKET", "NAME", "S3 bucket that carries the packets (required)"),
+    Flag("--endpoint-url", "HOSHINO_ENDPOINT_URL", "URL",
+         "S3-compatible endpoint; without it boto3's chain applies (AWS_ENDPOINT_URL, profiles)"),
+    Flag("--region", "HOSHINO_REGION", "REGION", "S3 region"),
+    Flag("--key-prefix", "HOSHINO_KEY_PREFIX", "PREFIX",
+         "prefix before every object key, to share a bucket (default: none)", ""),
+    Flag("--interface", "HOSHINO_INTERFACE", "NAME", f"TUN device name (default {DEFAULT_INTERFACE})",
+         DEFAULT_INTERFACE),
+    Flag("--mtu", "HOSHINO_MTU", "BYTES", f"device MTU (default {DEFAULT_MTU})", DEFAULT_MTU, int),
+    Flag("--network", "HOSHINO_NETWORK", "PREFIX", f"network prefix (default {DEFAULT_NETWORK})",
+         DEFAULT_NETWORK, parse_network),
+    Flag("--address", "HOSHINO_ADDRESS", "ADDR",
+         "this node's address (default: network + first 64 bits of machine-id)", None, parse_address),
+    Flag("--machine-id-file", "HOSHINO_MACHINE_ID_FILE", "PATH",
+         "where to read the machine-id (default /etc/machine-id)", "/etc/machine-id"),
+    Flag("--slowest-poll", "HOSHINO_SLOWEST_POLL", "DURATION",
+         "longest interval between polls when idle (default 500ms)", "500ms", parse_duration),
+    Flag("--fastest-poll", "HOSHINO_FASTEST_POLL", "DURATION",
+         "shortest interval between polls under load (default 1ms)", "1ms", parse_duration),
+    Flag("--metrics-listen", "HOSHINO_METRICS_LISTEN", "HOST:PORT",
+         f"Prometheus metrics address, or 'off' (default {DEFAULT_METRICS})", DEFAULT_METRICS, parse_listen),
+    Flag("--netns", "HOSHINO_NETNS", "NAME",
+         "existing network namespace for the device and metrics listener (S3 traffic stays here)"),
 ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the node's flags; each one's default comes from its environment variable."""
+    """Add the node's flags; each one's default comes from its environment variable if set."""
     group = parser.add_argument_group("node")
-    for flag, env, options in _FLAGS:
-        options = dict(options)
-        if env in os.environ:
-            options["default"] = os.environ[env]
-        options["help"] = f"{options['help']} [${env}]"
-        group.add_argument(flag, **options)  # type: ignore[arg-type]
+    for flag in FLAGS:
+        group.add_argument(
+            flag.name, metavar=flag.metavar, type=flag.type, default=os.environ.get(flag.env, flag.default),
+            help=f"{flag.help} [${flag.env}]",
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -15,6 +15,7 @@ from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
 from agent import __version__
+from agent.heartbeat import Heartbeat
 
 READ_OPERATIONS = ("get", "list", "head")
 WRITE_OPERATIONS = ("put", "delete")
@@ -86,9 +87,9 @@ class Stats:
 class NodeCollector(Collector):
     """Exposes a node's Stats and heartbeat in Prometheus conventions."""
 
-    def __init__(self, stats: Stats, heartbeat_interval: Any, info: dict[str, str]) -> None:
+    def __init__(self, stats: Stats, heartbeat: Heartbeat, info: dict[str, str]) -> None:
         self._stats = stats
-        self._interval = heartbeat_interval
+        self._heartbeat = heartbeat
         self._info = info
 
     def collect(self) -> Iterator[Any]:
@@ -124,7 +125,11 @@ class NodeCollector(Collector):
             errors.add_metric([operation, kind], count)
         yield errors
         yield GaugeMetricFamily(
-            "hoshino_heartbeat_interval_seconds", "Seconds between inbox polls now.", value=self._interval()
+            "hoshino_heartbeat_interval_seconds", "Seconds between inbox polls now.", value=self._heartbeat.interval
+        )
+        yield CounterMetricFamily(
+            "hoshino_heartbeat_missed_beats", "Polls that outlasted the interval, so the rate backed off.",
+            value=self._heartbeat.missed,
         )
         info = GaugeMetricFamily("hoshino_info", "The node's identity.", labels=[*self._info, "version"])
         info.add_metric([*self._info.values(), __version__], 1)

@@ -156,7 +156,7 @@ class Node:
             return
         host, port = listen
         registry = metrics.node_registry(metrics.NodeCollector(
-            self.stats, lambda: self.heartbeat.interval,
+            self.stats, self.heartbeat,
             {"address": self.address.compressed, "interface": self.config.interface},
         ))
         try:

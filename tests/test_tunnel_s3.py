@@ -167,7 +167,7 @@ def test_metrics_follow_prometheus_conventions(sides):
     a, _ = sides
     a.send(echo_request(A, B))
     a.stats.ignore("multicast")
-    registry = metrics.node_registry(metrics.NodeCollector(a.stats, lambda: 0.5, {"address": str(A)}))
+    registry = metrics.node_registry(metrics.NodeCollector(a.stats, Heartbeat(0.001, 0.5), {"address": str(A)}))
     from prometheus_client import generate_latest
 
     text = generate_latest(registry).decode()
@@ -175,4 +175,5 @@ def test_metrics_follow_prometheus_conventions(sides):
     assert 'hoshino_ignored_packets_total{reason="multicast"} 1.0' in text
     assert 'hoshino_s3_write_operations_total{operation="put"} 1.0' in text
     assert "hoshino_heartbeat_interval_seconds 0.5" in text
+    assert "hoshino_heartbeat_missed_beats_total 0.0" in text
     assert "process_cpu_seconds_total" in text
