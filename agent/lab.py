@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 import signal
 import socket
@@ -118,8 +119,11 @@ class S3Server:
         self.stop()
 
 
+NAMESPACE_NAME = re.compile(r"^hoshino-[a-z]+-(\d+)-[0-9a-f]{4}$")
+
+
 class Namespace:
-    """A network namespace with a unique name, removed on close."""
+    """A network namespace named for its role and the creating process, removed on close."""
 
     def __init__(self, role: str) -> None:
         self.name = f"hoshino-{role}-{os.getpid()}-{secrets.token_hex(2)}"
@@ -127,6 +131,17 @@ class Namespace:
 
     def close(self) -> None:
         netconf.remove_namespace(self.name)
+
+
+def remove_orphaned_namespaces() -> list[str]:
+    """Remove lab namespaces whose creating process is gone (it was killed before it could)."""
+    removed = []
+    for path in sorted(netconf.NETNS_DIR.glob("hoshino-*")):
+        match = NAMESPACE_NAME.match(path.name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            netconf.remove_namespace(path.name)
+            removed.append(path.name)
+    return removed
 
 
 class Lab:
@@ -154,6 +169,7 @@ class Lab:
     def __enter__(self) -> Lab:
         if os.geteuid() != 0:
             raise LabError("the lab needs root: it creates network namespaces and TUN devices")
+        remove_orphaned_namespaces()
         try:
             self.server.start()
             self.server.create_bucket(self.bucket)
