@@ -1,0 +1,348 @@
+"""Layered decode of one IPv6 packet, each field located by byte offset, for an inspector's hex view."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import dpkt
+
+_PROTOCOLS = {
+    0: "Hop-by-Hop Options", 6: "TCP", 17: "UDP", 43: "Routing", 44: "Fragment", 50: "ESP", 51: "AH",
+    58: "ICMPv6", 59: "No Next Header", 60: "Destination Options",
+}
+_ICMP6_TYPES = {
+    1: "destination-unreachable", 2: "packet-too-big", 3: "time-exceeded", 4: "parameter-problem",
+    128: "echo-request", 129: "echo-reply", 130: "mld-query", 131: "mld-report", 132: "mld-done",
+    133: "router-solicitation", 134: "router-advertisement", 135: "neighbor-solicitation",
+    136: "neighbor-advertisement", 137: "redirect", 143: "mldv2-report",
+}
+_TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
+_TCP_OPTIONS = {
+    0: "EOL", 1: "NOP", 2: "MSS", 3: "Window scale", 4: "SACK permitted", 5: "SACK", 8: "Timestamps",
+}
+_IPV6_HEADER = 40
+_FIXED = struct.Struct("!IHBB16s16s")
+
+
+class _Fixed(NamedTuple):
+    """The fixed IPv6 header, as dpkt.ip6.IP6 names its fields."""
+
+    v_fc_flow: int
+    plen: int
+    nxt: int
+    hlim: int
+    src: bytes
+    dst: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One header field: its value, how to show it, and where its bytes are in the packet."""
+
+    name: str
+    value: int | str | bytes
+    text: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One protocol layer: a header or a payload, with its fields in packet order."""
+
+    name: str
+    summary: str
+    offset: int
+    length: int
+    fields: tuple[Field, ...] = ()
+
+    def field(self, name: str) -> Field:
+        """The field called name; KeyError if the layer has none."""
+        for item in self.fields:
+            if item.name == name:
+                return item
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Dissection:
+    """A packet split into layers; problems lists what could not be decoded or did not check out."""
+
+    packet: bytes
+    layers: tuple[Layer, ...]
+    problems: tuple[str, ...] = ()
+
+    def layer(self, name: str) -> Layer:
+        """The first layer called name; KeyError if there is none."""
+        for item in self.layers:
+            if item.name == name:
+                return item
+        raise KeyError(f"no {name} layer")
+
+    @property
+    def summary(self) -> str:
+        """One line in the agent's style: 'ICMPv6 echo-request id=7 seq=3', 'UDP 5353->5353 len=20'."""
+        for item in reversed(self.layers):
+            if item.name in ("ICMPv6", "TCP", "UDP"):
+                return f"{item.name} {item.summary}"
+        return f"{self.layers[-1].name} {self.layers[-1].summary}" if self.layers else "empty"
+
+    @property
+    def names(self) -> list[str]:
+        """The layer names, outermost first."""
+        return [item.name for item in self.layers]
+
+
+@dataclass
+class _Builder:
+    """Collects fields of the layer being decoded."""
+
+    name: str
+    offset: int
+    fields: list[Field] = field(default_factory=list)
+
+    def add(self, name: str, value: int | str | bytes, offset: int, length: int,
+            text: str | None = None) -> None:
+        self.fields.append(Field(name, value, str(value) if text is None else text, offset, length))
+
+    def done(self, summary: str, length: int) -> Layer:
+        return Layer(self.name, summary, self.offset, length, tuple(self.fields))
+
+
+def protocol_name(number: int) -> str:
+    """The name of an IPv6 next-header value."""
+    return _PROTOCOLS.get(number, f"protocol {number}")
+
+
+def dissect(packet: bytes) -> Dissection:
+    """Decode an IPv6 packet layer by layer; never raises on malformed input."""
+    problems: list[str] = []
+    if len(packet) < _IPV6_HEADER or packet[0] >> 4 != 6:
+        version = packet[0] >> 4 if packet else "-"
+        problems.append(f"not an IPv6 packet ({len(packet)} bytes, version {version})")
+        return Dissection(packet, (_data_layer("Data", packet, 0, len(packet)),), tuple(problems))
+    ip = _Fixed(*_FIXED.unpack_from(packet))
+    layers = [_ipv6_layer(packet, ip)]
+    end = min(len(packet), _IPV6_HEADER + ip.plen) if ip.plen else len(packet)
+    if ip.plen and _IPV6_HEADER + ip.plen > len(packet):
+        problems.append(f"payload length says {ip.plen} bytes, packet carries {len(packet) - _IPV6_HEADER}")
+    offset, next_header, fragmented = _IPV6_HEADER, ip.nxt, False
+    while next_header in dpkt.ip6.EXT_HDRS and next_header != 50 and offset < end:
+        try:
+            layer, next_header, fragmented = _extension_layer(packet[:end], offset, next_header)
+        except (dpkt.UnpackError, struct.error, IndexError) as error:
+            problems.append(f"{protocol_name(next_header)} header truncated ({error})")
+            layers.append(_data_layer("Undecoded", packet, offset, end))
+            return Dissection(packet, tuple(layers), tuple(problems))
+        layers.append(layer)
+        offset += layer.length
+    upper = _upper_layers(packet, ip, offset, end, next_header, fragmented, problems)
+    layers.extend(upper)
+    if end < len(packet):
+        layers.append(_data_layer("Trailer", packet, end, len(packet)))
+    return Dissection(packet, tuple(layers), tuple(problems))
+
+
+def _ipv6_layer(packet: bytes, ip: _Fixed) -> Layer:
+    b = _Builder("IPv6", 0)
+    traffic_class = (ip.v_fc_flow >> 20) & 0xFF
+    flow = ip.v_fc_flow & 0xFFFFF
+    src, dst = ipaddress.IPv6Address(ip.src), ipaddress.IPv6Address(ip.dst)
+    b.add("Version", ip.v_fc_flow >> 28, 0, 1)
+    b.add("Traffic class", traffic_class, 0, 2,
+          f"0x{traffic_class:02x} (DSCP {traffic_class >> 2}, ECN {traffic_class & 3})")
+    b.add("Flow label", flow, 1, 3, f"0x{flow:05x}")
+    b.add("Payload length", ip.plen, 4, 2)
+    b.add("Next header", ip.nxt, 6, 1, f"{ip.nxt} ({protocol_name(ip.nxt)})")
+    b.add("Hop limit", ip.hlim, 7, 1)
+    b.add("Source", src.compressed, 8, 16)
+    b.add("Destination", dst.compressed, 24, 16)
+    return b.done(f"{src.compressed} -> {dst.compressed}, hop limit {ip.hlim}", _IPV6_HEADER)
+
+
+def _extension_layer(packet: bytes, offset: int, kind: int) -> tuple[Layer, int, bool]:
+    """Decode the extension header at offset; return it, the next header and whether it fragments."""
+    header = dpkt.ip6.EXT_HDRS_CLS[kind](packet[offset:])
+    length = header.length
+    if offset + length > len(packet):
+        raise dpkt.NeedData(f"needs {length} bytes at {offset}")
+    b = _Builder(protocol_name(kind), offset)
+    b.add("Next header", header.nxt, offset, 1, f"{header.nxt} ({protocol_name(header.nxt)})")
+    fragmented = False
+    if kind == 44:
+        frag_off, more = header.frag_off, header.m_flag
+        b.add("Reserved", packet[offset + 1], offset + 1, 1)
+        b.add("Fragment offset", frag_off, offset + 2, 2, f"{frag_off} ({frag_off * 8} bytes)")
+        b.add("More fragments", more, offset + 3, 1, "yes" if more else "no")
+        b.add("Identification", header.id, offset + 4, 4, f"0x{header.id:08x}")
+        fragmented = frag_off > 0 or bool(more)
+        summary = f"offset {frag_off * 8}, {'more follow' if more else 'last'}, id 0x{header.id:08x}"
+    else:
+        b.add("Header length", packet[offset + 1], offset + 1, 1, f"{packet[offset + 1]} ({length} bytes)")
+        if kind == 43:
+            b.add("Routing type", header.type, offset + 2, 1)
+            b.add("Segments left", header.segs_left, offset + 3, 1)
+            b.add("Data", packet[offset + 4:offset + length], offset + 4, length - 4,
+                  _short_hex(packet[offset + 4:offset + length]))
+            summary = f"type {header.type}, {header.segs_left} segments left"
+        elif kind == 51:
+            b.add("SPI", header.spi, offset + 4, 4, f"0x{header.spi:08x}")
+            b.add("Sequence", header.seq, offset + 8, 4)
+            summary = f"SPI 0x{header.spi:08x}"
+        else:
+            options = _options(b, packet, offset + 2, offset + length)
+            summary = ", ".join(options) or "no options"
+    return b.done(summary, length), header.nxt, fragmented
+
+
+def _options(b: _Builder, packet: bytes, start: int, end: int) -> list[str]:
+    """Hop-by-hop and destination options in TLV form (RFC 8200 4.2)."""
+    names = {0: "Pad1", 1: "PadN", 5: "Router Alert", 194: "Jumbo Payload"}
+    found, at = [], start
+    while at < end:
+        kind = packet[at]
+        if kind == 0:
+            b.add("Option Pad1", 0, at, 1, "Pad1")
+            at += 1
+            continue
+        size = packet[at + 1] if at + 1 < end else 0
+        name = names.get(kind, f"type {kind}")
+        data = packet[at + 2:at + 2 + size]
+        b.add(f"Option {name}", data, at, 2 + size, f"{name}, {size} bytes {_short_hex(data)}".rstrip())
+        if kind not in (0, 1):
+            found.append(name)
+        at += 2 + size
+    return found
+
+
+def _upper_layers(packet: bytes, ip: _Fixed, offset: int, end: int, kind: int,
+                  fragmented: bool, problems: list[str]) -> list[Layer]:
+    body = packet[offset:end]
+    if kind == 59 or offset >= end:
+        return []
+    if fragmented:
+        return [_data_layer("Fragment data", packet, offset, end)]
+    decoders = {58: _icmp6_layer, 6: _tcp_layer, 17: _udp_layer}
+    decoder = decoders.get(kind)
+    if decoder is None:
+        return [_data_layer(protocol_name(kind) if kind in _PROTOCOLS else "Data", packet, offset, end)]
+    try:
+        layers = decoder(packet, offset, end)
+    except (dpkt.UnpackError, struct.error, IndexError) as error:
+        problems.append(f"{protocol_name(kind)} header truncated ({error})")
+        return [_data_layer("Undecoded", packet, offset, end)]
+    if not _checksum_ok(ip.src, ip.dst, kind, body):
+        problems.append(f"{protocol_name(kind)} checksum is wrong")
+    return layers
+
+
+def _checksum_field(b: _Builder, packet: bytes, at: int) -> None:
+    value = int.from_bytes(packet[at:at + 2], "big")
+    b.add("Checksum", value, at, 2, f"0x{value:04x}")
+
+
+def _icmp6_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
+    icmp = dpkt.icmp6.ICMP6(packet[offset:end])
+    b = _Builder("ICMPv6", offset)
+    name = _ICMP6_TYPES.get(icmp.type, f"type {icmp.type}")
+    b.add("Type", icmp.type, offset, 1, f"{icmp.type} ({name})")
+    b.add("Code", icmp.code, offset + 1, 1)
+    _checksum_field(b, packet, offset + 2)
+    summary, header = name, 4
+    if icmp.type in (128, 129):
+        ident, seq = struct.unpack_from("!HH", packet, offset + 4)
+        b.add("Identifier", ident, offset + 4, 2)
+        b.add("Sequence", seq, offset + 6, 2)
+        summary, header = f"{name} id={ident} seq={seq}", 8
+    elif icmp.type == 2:
+        (mtu,) = struct.unpack_from("!I", packet, offset + 4)
+        b.add("MTU", mtu, offset + 4, 4)
+        summary, header = f"{name} mtu={mtu}", 8
+    elif icmp.type in (135, 136) and end - offset >= 24:
+        target = ipaddress.IPv6Address(packet[offset + 8:offset + 24]).compressed
+        b.add("Flags", packet[offset + 4], offset + 4, 4, f"0x{packet[offset + 4]:02x}")
+        b.add("Target", target, offset + 8, 16)
+        summary, header = f"{name} target={target}", 24
+    elif end - offset >= 8:
+        rest = packet[offset + 4:offset + 8]
+        b.add("Rest of header", rest, offset + 4, 4, rest.hex())
+        header = 8
+    layers = [b.done(summary, min(header, end - offset))]
+    if offset + header < end:
+        label = "Invoking packet" if icmp.type in (1, 2, 3, 4) else "Data"
+        layers.append(_data_layer(label, packet, offset + header, end))
+    return layers
+
+
+def _tcp_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
+    tcp = dpkt.tcp.TCP(packet[offset:end])
+    header = tcp.off * 4
+    b = _Builder("TCP", offset)
+    b.add("Source port", tcp.sport, offset, 2)
+    b.add("Destination port", tcp.dport, offset + 2, 2)
+    b.add("Sequence number", tcp.seq, offset + 4, 4)
+    b.add("Acknowledgment number", tcp.ack, offset + 8, 4)
+    b.add("Header length", header, offset + 12, 1, f"{header} bytes ({tcp.off})")
+    flags = tcp.flags & 0x1FF
+    names = [n for bit, n in enumerate(_TCP_FLAGS) if flags & (1 << bit)]
+    b.add("Flags", flags, offset + 12, 2, f"0x{flags:03x} [{','.join(names)}]")
+    b.add("Window", tcp.win, offset + 14, 2)
+    _checksum_field(b, packet, offset + 16)
+    b.add("Urgent pointer", tcp.urp, offset + 18, 2)
+    at = offset + 20
+    for kind, data in dpkt.tcp.parse_opts(tcp.opts):
+        size = 1 if kind in (0, 1) else 2 + len(data)
+        name = _TCP_OPTIONS.get(kind, f"option {kind}")
+        text = name
+        if kind == 2 and len(data) == 2:
+            text = f"MSS {int.from_bytes(data, 'big')}"
+        elif kind == 3 and len(data) == 1:
+            text = f"Window scale {data[0]} (x{1 << data[0]})"
+        elif kind == 8 and len(data) == 8:
+            text = "Timestamps val={} ecr={}".format(*struct.unpack("!II", data))
+        b.add(f"Option {name}", data, at, size, text)
+        at += size
+    summary = (f"{tcp.sport}->{tcp.dport} [{','.join(names)}] seq={tcp.seq} ack={tcp.ack} "
+               f"win={tcp.win} len={end - offset - header}")
+    layers = [b.done(summary, header)]
+    if offset + header < end:
+        layers.append(_data_layer("Payload", packet, offset + header, end))
+    return layers
+
+
+def _udp_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
+    udp = dpkt.udp.UDP(packet[offset:end])
+    b = _Builder("UDP", offset)
+    b.add("Source port", udp.sport, offset, 2)
+    b.add("Destination port", udp.dport, offset + 2, 2)
+    b.add("Length", udp.ulen, offset + 4, 2)
+    _checksum_field(b, packet, offset + 6)
+    layers = [b.done(f"{udp.sport}->{udp.dport} len={udp.ulen - 8}", 8)]
+    if offset + 8 < end:
+        layers.append(_data_layer("Payload", packet, offset + 8, end))
+    return layers
+
+
+def _data_layer(name: str, packet: bytes, start: int, end: int) -> Layer:
+    data = packet[start:end]
+    b = _Builder(name, start)
+    b.add("Data", data, start, len(data), _short_hex(data))
+    return b.done(f"{len(data)} bytes", len(data))
+
+
+def _short_hex(data: bytes, limit: int = 16) -> str:
+    return data[:limit].hex(" ") + (" ..." if len(data) > limit else "")
+
+
+def _checksum_ok(src: bytes, dst: bytes, kind: int, body: bytes) -> bool:
+    """Verify an upper-layer checksum over the IPv6 pseudo-header (RFC 8200 8.1)."""
+    data = src + dst + struct.pack("!I3xB", len(body), kind) + body
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF

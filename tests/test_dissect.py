@@ -1,0 +1,135 @@
+"""agent.dissect: layers, field values, and field offsets that point at the right bytes."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+import dpkt
+import pytest
+
+from agent.dissect import Dissection, dissect
+from hoshino_tui.demo_events import LOCAL, PEER, echo, router_solicitation, tcp, udp
+
+
+def assert_offsets_within(dissection: Dissection) -> None:
+    for layer in dissection.layers:
+        assert layer.offset >= 0 and layer.offset + layer.length <= len(dissection.packet), layer
+        for field in layer.fields:
+            assert layer.offset <= field.offset
+            assert field.offset + field.length <= len(dissection.packet), field
+
+
+def test_echo_request_fields_and_their_bytes() -> None:
+    packet = echo(LOCAL, PEER, 7, 3, payload=b"hoshino-ping")
+    decoded = dissect(packet)
+    assert decoded.names == ["IPv6", "ICMPv6", "Data"]
+    assert decoded.problems == ()
+    ip = decoded.layer("IPv6")
+    assert ip.field("Version").value == 6
+    assert ip.field("Payload length").value == len(packet) - 40
+    assert ip.field("Next header").text == "58 (ICMPv6)"
+    assert ip.field("Hop limit").value == 64
+    source = ip.field("Source")
+    assert source.value == ipaddress.IPv6Address(LOCAL).compressed
+    assert packet[source.offset:source.offset + source.length] == ipaddress.IPv6Address(LOCAL).packed
+    icmp = decoded.layer("ICMPv6")
+    assert (icmp.offset, icmp.length) == (40, 8)
+    assert icmp.field("Type").text == "128 (echo-request)"
+    assert icmp.field("Identifier").value == 7
+    assert icmp.field("Sequence").value == 3
+    seq = icmp.field("Sequence")
+    assert struct.unpack("!H", packet[seq.offset:seq.offset + 2])[0] == 3
+    assert decoded.layer("Data").field("Data").value == b"hoshino-ping"
+    assert decoded.summary == "ICMPv6 echo-request id=7 seq=3"
+    assert_offsets_within(decoded)
+
+
+def test_tcp_syn_with_options() -> None:
+    packet = tcp(LOCAL, PEER, 51234, 8081, dpkt.tcp.TH_SYN, 1_000_000, mss=1440)
+    decoded = dissect(packet)
+    assert decoded.names == ["IPv6", "TCP"]
+    segment = decoded.layer("TCP")
+    assert segment.field("Source port").value == 51234
+    assert segment.field("Destination port").value == 8081
+    assert segment.field("Sequence number").value == 1_000_000
+    assert segment.field("Flags").text == "0x002 [SYN]"
+    assert segment.field("Header length").value == 28
+    assert segment.field("Option MSS").text == "MSS 1440"
+    mss = segment.field("Option MSS")
+    assert packet[mss.offset:mss.offset + mss.length] == b"\x02\x04\x05\xa0"
+    assert segment.field("Option Window scale").text == "Window scale 7 (x128)"
+    assert decoded.summary == "TCP 51234->8081 [SYN] seq=1000000 ack=0 win=64800 len=0"
+    assert decoded.problems == ()
+    assert_offsets_within(decoded)
+
+
+def test_udp_datagram_and_payload() -> None:
+    packet = udp(LOCAL, PEER, 5353, 5353, b"hoshino udp datagram")
+    decoded = dissect(packet)
+    assert decoded.names == ["IPv6", "UDP", "Payload"]
+    datagram = decoded.layer("UDP")
+    assert datagram.field("Length").value == 28
+    payload = decoded.layer("Payload")
+    assert (payload.offset, payload.length) == (48, 20)
+    assert decoded.summary == "UDP 5353->5353 len=20"
+    assert decoded.problems == ()
+
+
+def test_extension_headers_are_walked_with_offsets() -> None:
+    inner = bytes(dpkt.udp.UDP(sport=1, dport=2, ulen=12, data=b"abcd"))
+    hop_by_hop = bytes([60, 0, 5, 2, 0, 0, 1, 0])  # next: dest opts; Router Alert; PadN
+    destination = bytes([17, 0, 1, 4, 0, 0, 0, 0])  # next: UDP; PadN of 4
+    payload = hop_by_hop + destination + inner
+    header = struct.pack("!IHBB", 6 << 28, len(payload), 0, 64)
+    packet = header + ipaddress.IPv6Address(LOCAL).packed + ipaddress.IPv6Address(PEER).packed + payload
+    decoded = dissect(packet)
+    assert decoded.names == ["IPv6", "Hop-by-Hop Options", "Destination Options", "UDP", "Payload"]
+    hbh = decoded.layer("Hop-by-Hop Options")
+    assert (hbh.offset, hbh.length) == (40, 8)
+    assert hbh.summary == "Router Alert"
+    assert decoded.layer("Destination Options").offset == 48
+    assert decoded.layer("UDP").offset == 56
+    assert "UDP checksum is wrong" in decoded.problems  # the UDP sum was computed without a pseudo-header
+
+
+def test_fragment_header_stops_upper_decode_for_later_fragments() -> None:
+    fragment = struct.pack("!BBHI", 17, 0, (185 << 3) | 1, 0xCAFE)
+    body = b"x" * 16
+    header = struct.pack("!IHBB", 6 << 28, len(fragment) + len(body), 44, 64)
+    packet = header + ipaddress.IPv6Address(LOCAL).packed + ipaddress.IPv6Address(PEER).packed + fragment + body
+    decoded = dissect(packet)
+    assert decoded.names == ["IPv6", "Fragment", "Fragment data"]
+    frag = decoded.layer("Fragment")
+    assert frag.field("Fragment offset").value == 185
+    assert frag.field("More fragments").value == 1
+    assert frag.field("Identification").value == 0xCAFE
+
+
+def test_router_solicitation_decodes() -> None:
+    decoded = dissect(router_solicitation("fe80::1"))
+    assert decoded.layer("ICMPv6").field("Type").text == "133 (router-solicitation)"
+    assert decoded.layer("IPv6").field("Destination").value == "ff02::2"
+    assert decoded.problems == ()
+
+
+@pytest.mark.parametrize("cut", [10, 44, 50])
+def test_truncated_packets_are_reported_not_raised(cut: int) -> None:
+    packet = tcp(LOCAL, PEER, 1, 2, dpkt.tcp.TH_SYN, 1)[:cut]
+    decoded = dissect(packet)
+    assert decoded.problems
+    assert sum(layer.length for layer in decoded.layers) <= len(packet)
+    assert_offsets_within(decoded)
+
+
+def test_corrupted_checksum_is_reported() -> None:
+    packet = bytearray(echo(LOCAL, PEER, 1, 1))
+    packet[42] ^= 0xFF
+    assert dissect(bytes(packet)).problems == ("ICMPv6 checksum is wrong",)
+
+
+def test_payload_length_beyond_packet_is_reported() -> None:
+    packet = bytearray(udp(LOCAL, PEER, 1, 2, b"abc"))
+    packet[4:6] = struct.pack("!H", 200)
+    decoded = dissect(bytes(packet))
+    assert any("payload length says 200" in problem for problem in decoded.problems)
