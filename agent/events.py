@@ -68,6 +68,11 @@ class PacketSeen:
     key: str
     verdict: Verdict
     reason: str = ""
+    packet: bytes = b""
+    """The packet's first SNAPLEN bytes, as a capture would keep them: enough to decode its headers."""
+
+
+SNAPLEN = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,7 @@ Event = NodeStarted | StatsSampled | PacketSeen | Notice | NodeStopped
 class EventQueue:
     """A bounded queue of events; publishing never blocks, overflow is dropped and counted."""
 
-    maxsize: int = 10_000
+    maxsize: int = 8192
     queue: queue.Queue[Event] = field(init=False)
     dropped: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

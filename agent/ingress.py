@@ -139,7 +139,7 @@ class Ingress:
             try:
                 packet = packets.parse(data)
             except packets.PacketError as error:
-                self._drop(error.args[0], key, 1, packets.describe_raw(data))
+                self._drop(error.args[0], key, 1, packets.describe_raw(data), data=data)
                 continue
             reason = packets.ingress_verdict(packet, self.address, self.mtu)
             if reason:
@@ -154,12 +154,16 @@ class Ingress:
             if self.publish:
                 self.publish(packets.seen(packet, "in", key, "delivered"))
 
-    def _drop(self, reason: str, key: str, count: int, what: str, packet: packets.Packet | None = None) -> None:
+    def _drop(
+        self, reason: str, key: str, count: int, what: str, packet: packets.Packet | None = None, data: bytes = b""
+    ) -> None:
         self.stats.drop(reason, count)
         if not self.publish:
             return
         if packet is not None:
             self.publish(packets.seen(packet, "in", key, "dropped", reason))
+        elif data:
+            self.publish(packets.seen_raw(data, "in", key, "dropped", reason))
         else:
             self.publish(PacketSeen(time.time(), "in", "", self.address.compressed, "object", what, 0, key,
                                     "dropped", reason))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dpkt
 
-from agent.events import Direction, PacketSeen, Verdict
+from agent.events import SNAPLEN, Direction, PacketSeen, Verdict
 
 IPV6_HEADER = 40
 
@@ -50,6 +50,7 @@ class Packet:
     protocol: str
     summary: str
     length: int
+    data: bytes = field(repr=False, default=b"")
 
 
 def parse(data: bytes) -> Packet:
@@ -68,7 +69,7 @@ def parse(data: bytes) -> Packet:
     except Exception:  # hostile bytes can trip any of dpkt's parsers: all of it is "malformed"
         raise PacketError("malformed") from None
     return Packet(
-        ipaddress.IPv6Address(ip.src), ipaddress.IPv6Address(ip.dst), protocol, summary, len(data)
+        ipaddress.IPv6Address(ip.src), ipaddress.IPv6Address(ip.dst), protocol, summary, len(data), data
     )
 
 
@@ -132,10 +133,12 @@ def seen(packet: Packet, direction: Direction, key: str, verdict: Verdict, reaso
     """The event that tells a front end about this packet."""
     return PacketSeen(
         time.time(), direction, packet.source.compressed, packet.destination.compressed, packet.protocol,
-        packet.summary, packet.length, key, verdict, reason,
+        packet.summary, packet.length, key, verdict, reason, packet.data[:SNAPLEN],
     )
 
 
 def seen_raw(data: bytes, direction: Direction, key: str, verdict: Verdict, reason: str) -> PacketSeen:
     """The event for bytes that are not a packet we could parse."""
-    return PacketSeen(time.time(), direction, "", "", "other", describe_raw(data), len(data), key, verdict, reason)
+    return PacketSeen(
+        time.time(), direction, "", "", "other", describe_raw(data), len(data), key, verdict, reason, data[:SNAPLEN]
+    )
