@@ -1,0 +1,349 @@
+"""The hoshino-tui application: runs a node in a worker and shows what it does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from agent.config import Config
+from agent.events import EventQueue
+
+from .bucket import StoreLike
+from .controls import NodeControl
+from .messages import (
+    AgentCreated,
+    AgentFailed,
+    AgentStarted,
+    AgentStopped,
+    NoticePosted,
+    PacketsSeen,
+    StatsUpdated,
+)
+from .pump import EventPump
+from .screens.dashboard import DashboardScreen
+from .screens.help import HelpScreen
+from .screens.inspector import InspectorScreen
+from .widgets.drops_pane import DropsPane
+from .widgets.heartbeat_pane import HeartbeatPane
+from .widgets.node_header import NodeFacts, NodeHeader
+from .widgets.packet_table import PacketTable
+from .widgets.problem_banner import ProblemBanner
+from .widgets.s3_pane import S3Pane
+from .widgets.traffic_pane import TrafficPane
+
+STOP_TIMEOUT = 15.0
+"""How long quitting waits for the node to remove its device and route."""
+
+
+class HoshinoApp(App[None]):
+    """The dashboard, or with inspect_only the inspector alone."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "hoshino"
+    BINDINGS = [
+        Binding("f", "faster", "Faster", id="faster", tooltip="Double the node's poll rate"),
+        Binding("s", "slower", "Slower", id="slower", tooltip="Halve the node's poll rate"),
+        Binding("a", "automatic", "Auto", id="automatic", tooltip="Let the heartbeat adapt again"),
+        Binding("i", "inspector", "Inspector", id="inspector", tooltip="Objects waiting in the bucket"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the node and quit"),
+    ]
+
+    def __init__(
+        self,
+        events: EventQueue | None = None,
+        node_factory: Callable[[], NodeControl] | None = None,
+        *,
+        config: Config | None = None,
+        store_factory: Callable[[], StoreLike] | None = None,
+        inspect_only: bool = False,
+        clock: Callable[[], float] = time.time,
+        pcap_dir: Path = Path("."),
+        after_start: Callable[[], None] | None = None,
+        probe: Callable[[float], None] | None = None,
+    ) -> None:
+        """node_factory makes the node in a worker thread, so a failure there is shown, not raised.
+        after_start runs in that thread once the node is up; probe(t) is called after the screen
+        shows an event published at time t (for the benchmark)."""
+        super().__init__()
+        self.events = events if events is not None else EventQueue()
+        self.node_factory = node_factory
+        self.config = config
+        self.store_factory = store_factory
+        self.inspect_only = inspect_only
+        self.clock = clock
+        self.pcap_dir = pcap_dir
+        self.after_start = after_start
+        self.probe = probe
+        self.node: NodeControl | None = None
+        self.pump = EventPump(self.events, self.post_message)
+        self.state = "starting"
+        self.fastest = config.fastest_poll if config else 0.0
+        self.slowest = config.slowest_poll if config else 0.0
+        self._stop = threading.Event()
+        self._node_done = threading.Event()
+        self._dashboard: DashboardScreen | None = None
+
+    def _facts(self) -> NodeFacts:
+        config = self.config
+        if config is None:
+            return NodeFacts()
+        return NodeFacts(address=config.address.compressed if config.address else "",
+                         interface=config.interface, netns=config.netns, bucket=config.bucket,
+                         endpoint=config.endpoint_url or "")
+
+    def get_default_screen(self) -> Screen[None]:
+        if self.inspect_only:
+            return self._inspector(standalone=True)
+        config = self.config
+        self._dashboard = DashboardScreen(self._facts(), network=config.network if config else None,
+                                          bounds=(self.fastest, self.slowest))
+        return self._dashboard
+
+    def _inspector(self, standalone: bool = False) -> InspectorScreen:
+        config = self.config
+        return InspectorScreen(self.store_factory, bucket=config.bucket if config else "",
+                               key_prefix=config.key_prefix if config else "", clock=self.clock,
+                               pcap_dir=self.pcap_dir, standalone=standalone)
+
+    def on_mount(self) -> None:
+        # SIGTERM or a closed terminal quits like q does, so the node and the lab are removed.
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, lambda _signum, _frame: self.call_later(self.action_quit))
+
+    def on_ready(self) -> None:
+        # Ready comes once the first screen is composed, so the workers' messages find its widgets.
+        if self.inspect_only:
+            return
+        self._consume_events()
+        if self.node_factory is None:
+            self._fail("No node to run: start with --bucket NAME, or --demo for a local lab.")
+        else:
+            self._run_node()
+        self.set_interval(1.0, self._tick)
+        self._tick()
+
+    def _board(self) -> DashboardScreen:
+        if self._dashboard is None:
+            raise RuntimeError("the dashboard is not shown in inspect-only mode")
+        return self._dashboard
+
+    def _showing(self) -> bool:
+        """False once the dashboard's widgets are gone at exit, when late messages are dropped."""
+        return self._dashboard is not None and bool(self._dashboard.query(NodeHeader))
+
+    # Workers. The agent publishes without waiting; these read and act, and only post messages.
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="node", description="run the node")
+    def _run_node(self) -> None:
+        assert self.node_factory is not None
+        try:
+            node = self.node_factory()
+        except Exception as error:
+            self.post_message(AgentFailed(str(error) or type(error).__name__))
+            self._node_done.set()
+            return
+        self.post_message(AgentCreated(node))
+        try:
+            try:
+                node.start()
+            except Exception as error:
+                self.post_message(AgentFailed(str(error) or type(error).__name__))
+                return
+            if self.after_start is not None:
+                try:
+                    self.after_start()
+                except Exception as error:
+                    self.post_message(AgentFailed(f"started, but the demo traffic did not: {error}"))
+            worker = get_current_worker()
+            while not (self._stop.is_set() or worker.is_cancelled or node.wait(timeout=0.25)):
+                pass
+        finally:
+            try:
+                node.stop()
+            finally:
+                self._node_done.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="events",
+          description="read the node's events")
+    def _consume_events(self) -> None:
+        worker = get_current_worker()
+
+        def finished() -> bool:
+            # After the node stops, read on until its last events (NodeStopped) are shown.
+            return worker.is_cancelled or (self._node_done.is_set() and self.events.queue.empty())
+
+        self.pump.run(finished)
+
+    # What the workers report.
+
+    def on_agent_created(self, message: AgentCreated) -> None:
+        if not self._showing():
+            return
+        self.node = message.node
+        if self.pump.model.view() is None:  # snapshots, when they came first, are newer
+            self._board().query_one(HeartbeatPane).show_interval(message.node.interval, message.node.manual)
+
+    def on_agent_started(self, message: AgentStarted) -> None:
+        if not self._showing():
+            return
+        event = message.event
+        board = self._board()
+        self.fastest, self.slowest = event.fastest, event.slowest
+        self._set_state("running")
+        board.query_one(NodeHeader).update_facts(
+            address=event.address, interface=event.interface, netns=event.netns, bucket=event.bucket,
+            endpoint=event.endpoint, started=event.time)
+        table = board.query_one(PacketTable)
+        table.origin = event.time
+        with contextlib.suppress(ValueError):
+            table.network = ipaddress.IPv6Network(event.network)
+        board.query_one(HeartbeatPane).show_bounds(event.fastest, event.slowest)
+        board.query_one(ProblemBanner).clear_problem()
+
+    def on_agent_failed(self, message: AgentFailed) -> None:
+        self._fail(message.message)
+
+    def _fail(self, text: str) -> None:
+        if not self._showing():
+            return
+        self._set_state("failed")
+        self._board().query_one(ProblemBanner).show_problem("The node is not running.", text)
+        self.notify(text, title="Node failed", severity="error", timeout=10)
+
+    def on_agent_stopped(self, message: AgentStopped) -> None:
+        if not self._showing():
+            return
+        if self.state != "failed":
+            self._set_state("stopped")
+        self._board().query_one(NodeHeader).update_facts(stopped=message.event.time)
+        if message.event.error:
+            self._fail(message.event.error)
+
+    def on_stats_updated(self, message: StatsUpdated) -> None:
+        if not self._showing():
+            return
+        view = message.view
+        board = self._board()
+        if self.state not in ("failed", "stopped"):
+            self._set_state(view.state)
+        board.query_one(S3Pane).show(view)
+        board.query_one(TrafficPane).show(view)
+        heartbeat = board.query_one(HeartbeatPane)
+        heartbeat.show_interval(view.interval, view.manual)
+        heartbeat.show_bounds(self.fastest, self.slowest, view.missed_beats)
+        heartbeat.show_history(view.polls)
+        board.query_one(DropsPane).show_counts(view.dropped, view.ignored)
+        self._probe(message.oldest)
+
+    def on_packets_seen(self, message: PacketsSeen) -> None:
+        if not self._showing():
+            return
+        board = self._board()
+        board.query_one(PacketTable).add_packets(message.packets)
+        board.query_one(DropsPane).note_packets(message.packets)
+        self._probe(message.packets[0].time)
+
+    def on_notice_posted(self, message: NoticePosted) -> None:
+        notice = message.notice
+        self.notify(notice.message, title="Node", severity=notice.level, timeout=8)
+
+    def _probe(self, published: float) -> None:
+        if self.probe is not None:
+            probe = self.probe
+            self.call_after_refresh(probe, published)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        if not self._showing():
+            return
+        self._board().query_one(NodeHeader).update_facts(state=state)
+
+    def _tick(self) -> None:
+        if not self._showing():
+            return
+        self._board().query_one(NodeHeader).tick(self.clock())
+
+    # Actions: the heartbeat keys act on the node itself; its controls are thread-safe and quick.
+
+    def _running_node(self) -> NodeControl | None:
+        if self.node is None or self.state in ("failed", "stopped"):
+            self.notify("The node is not running", severity="warning", timeout=3)
+            return None
+        return self.node
+
+    def _show_heartbeat(self, node: NodeControl) -> None:
+        if self._dashboard is not None:
+            self._dashboard.query_one(HeartbeatPane).show_interval(node.interval, node.manual)
+
+    def action_faster(self) -> None:
+        """Double the node's poll rate."""
+        node = self._running_node()
+        if node is not None:
+            node.faster()
+            self._show_heartbeat(node)
+
+    def action_slower(self) -> None:
+        """Halve the node's poll rate."""
+        node = self._running_node()
+        if node is not None:
+            node.slower()
+            self._show_heartbeat(node)
+
+    def action_automatic(self) -> None:
+        """Let the heartbeat adapt to traffic again."""
+        node = self._running_node()
+        if node is not None:
+            node.automatic()
+            self._show_heartbeat(node)
+
+    def action_inspector(self) -> None:
+        """Open the inspector over the dashboard."""
+        if self.inspect_only or isinstance(self.screen, InspectorScreen):
+            return
+        self.push_screen(self._inspector())
+
+    def action_help(self) -> None:
+        """Show the keys and what each pane means."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Stop the node (it removes its device and route), then leave."""
+        self._stop.set()
+        if self.node_factory is not None and not self.inspect_only and self.state != "stopped":
+            self._set_state("stopping")
+            await asyncio.to_thread(self._node_done.wait, STOP_TIMEOUT)
+        self.exit()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Poll faster", "Double the node's poll rate (f)", self.action_faster)
+        yield SystemCommand("Poll slower", "Halve the node's poll rate (s)", self.action_slower)
+        yield SystemCommand("Automatic heartbeat", "Let the poll rate adapt again (a)", self.action_automatic)
+        yield SystemCommand("Inspector", "Objects waiting in the bucket (i)", self.action_inspector)
+        yield SystemCommand("Help", "Keys and panes (?)", self.action_help)
+        if isinstance(screen, DashboardScreen):
+            yield SystemCommand("Pause or resume packets", "Freeze the packet table (p)",
+                                screen.action_toggle_pause)
+            yield SystemCommand("Decode packet", "Full decode of the highlighted packet (Enter)",
+                                screen.action_open_packet)
+        if isinstance(screen, InspectorScreen):
+            yield SystemCommand("Refresh bucket", "List the bucket again (r)", screen.action_refresh)
+            yield SystemCommand("Write selected to pcap", "The selected object's packets (w)",
+                                screen.action_write_selected)
+            yield SystemCommand("Write all to pcap", "Every listed object's packets (W)", screen.action_write_all)
+        yield SystemCommand("Stop and quit", "Stop the node and leave (q)", self.action_quit)

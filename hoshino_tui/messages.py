@@ -1,0 +1,110 @@
+"""Messages the app's workers post to the UI thread: facts, named in the past tense."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from agent.events import NodeStarted, NodeStopped, Notice, PacketSeen
+
+from .bucket import BucketObject
+from .controls import NodeControl
+from .sampler import StatsView
+
+
+class AgentCreated(Message):
+    """The node object exists; its controls can be used once it has started."""
+
+    def __init__(self, node: NodeControl) -> None:
+        super().__init__()
+        self.node = node
+
+
+class AgentStarted(Message):
+    """The node reported that it is up."""
+
+    def __init__(self, event: NodeStarted) -> None:
+        super().__init__()
+        self.event = event
+
+
+class AgentFailed(Message):
+    """The node could not be created or started; message says what to do about it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class AgentStopped(Message):
+    """The node has stopped (error set when it failed while running)."""
+
+    def __init__(self, event: NodeStopped) -> None:
+        super().__init__()
+        self.event = event
+
+
+class StatsUpdated(Message):
+    """New counter rates; a newer one supersedes any still waiting to be drawn."""
+
+    def __init__(self, view: StatsView, oldest: float) -> None:
+        super().__init__()
+        self.view = view
+        self.oldest = oldest
+        """Time of the oldest snapshot folded into this view."""
+
+    def can_replace(self, message: Message) -> bool:
+        if isinstance(message, StatsUpdated):
+            message.oldest = min(message.oldest, self.oldest)
+            return True
+        return False
+
+
+class PacketsSeen(Message):
+    """A batch of packet summaries, oldest first."""
+
+    def __init__(self, packets: tuple[PacketSeen, ...]) -> None:
+        super().__init__()
+        self.packets = packets
+
+
+class NoticePosted(Message):
+    """The agent has something for a person to read."""
+
+    def __init__(self, notice: Notice) -> None:
+        super().__init__()
+        self.notice = notice
+
+
+class ObjectsListed(Message):
+    """The inspector's listing of the bucket is done."""
+
+    def __init__(self, objects: tuple[BucketObject, ...]) -> None:
+        super().__init__()
+        self.objects = objects
+
+
+class ObjectFetched(Message):
+    """An object's body has been read."""
+
+    def __init__(self, obj: BucketObject, body: bytes) -> None:
+        super().__init__()
+        self.obj = obj
+        self.body = body
+
+
+class BucketFailed(Message):
+    """Listing or reading the bucket failed; message is for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class PcapWritten(Message):
+    """Objects were written to a pcap file."""
+
+    def __init__(self, path: str, objects: int, packets: int) -> None:
+        super().__init__()
+        self.path = path
+        self.objects = objects
+        self.packets = packets
