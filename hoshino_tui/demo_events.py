@@ -156,7 +156,10 @@ def _traffic() -> list[PacketSeen]:
                                        "ignored", "multicast"))
         if second == 61:
             stray = echo(LOCAL, "fd00:dead:beef::1", 9, 1)
-            events.append(packet_event(t + 0.8, stray, "out", "dropped", "outside-network"))
+            events.append(packet_event(t + 0.8, stray, "out", "ignored", "outside_network"))
+        if second == 47:
+            events.append(PacketSeen(t + 0.9, "in", "", LOCAL, "object", "unknown object format (first bytes 00ff1234)",
+                                     0, key(LOCAL, t + 0.9), "dropped", "bad_object"))
     return sorted(events, key=lambda event: event.time)
 
 

@@ -12,12 +12,13 @@ from agent.config import Config
 from agent.events import EventQueue
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.bucket import MemoryStore
-from hoshino_tui.demo_events import END, ReplayNode, sample_bucket
+from hoshino_tui.demo_events import END, ReplayNode, recorded_events, sample_bucket
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.object_table import ObjectTable
 
 SIZE = (140, 44)
 BUNDLE_SIZE = max(len(body) for body, _ in sample_bucket().values())
+RECORDED = len(recorded_events())
 
 
 def dashboard_app() -> HoshinoApp:
@@ -37,7 +38,8 @@ async def settle_dashboard(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, HoshinoApp)
     deadline = time.monotonic() + 10
-    while app.pump.count < 628 and time.monotonic() < deadline:
+    while app.pump.count < RECORDED:
+        assert time.monotonic() < deadline, f"only {app.pump.count} of {RECORDED} events were shown"
         await pilot.pause(0.02)
     await pilot.pause()
     app.clear_notifications()
