@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Callable
 
 import pytest
+from pilot_helpers import wait_for
 from rich.console import Console
-from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -24,15 +22,6 @@ from hoshino_tui.widgets.packet_table import PacketTable
 from hoshino_tui.widgets.problem_banner import ProblemBanner
 
 SIZE = (140, 44)
-
-
-async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 def replay_app() -> tuple[HoshinoApp, ReplayNode]:

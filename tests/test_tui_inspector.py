@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import dpkt
+from pilot_helpers import wait_for
 from textual.pilot import Pilot
 
 from agent import wire
@@ -23,15 +22,6 @@ from hoshino_tui.widgets.object_table import ObjectTable
 
 SIZE = (140, 44)
 PREFIX = "t/"
-
-
-async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 def fill(s3_server: S3Server, bucket: str) -> dict[str, bytes]:
