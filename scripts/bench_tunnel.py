@@ -82,6 +82,7 @@ def tcp_transfer(lab: Lab, size: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--outage-seconds", type=float, default=60.0, help="how long S3 is down (0: skip)")
     args = parser.parse_args()
     with Lab() as lab:
         local = lab.spawn_agent("local")
@@ -102,13 +103,14 @@ def main() -> None:
                         str(lab.peer_address), timeout=120)
         print(f"ping -c 10 -i 1:   {result.stdout.strip().splitlines()[-1]}")
 
-        before = both(lab)
-        seconds = tcp_transfer(lab, 5 * 1024 * 1024)
-        after = both(lab)
-        packets = after["hoshino_packets_egressed_total"] - before["hoshino_packets_egressed_total"]
-        requests = s3_requests(after) - s3_requests(before)
-        print(f"TCP 5 MiB peer->local: {seconds:.2f} s, {5 * 1024 * 1024 / seconds / 1e6:.2f} MB/s")
-        print(f"  {packets:.0f} packets, {requests:.0f} S3 requests: {requests / packets:.2f} per packet")
+        for mebibytes in (5, 50):
+            before = both(lab)
+            seconds = tcp_transfer(lab, mebibytes << 20)
+            after = both(lab)
+            packets = after["hoshino_packets_egressed_total"] - before["hoshino_packets_egressed_total"]
+            requests = s3_requests(after) - s3_requests(before)
+            print(f"TCP {mebibytes} MiB peer->local: {seconds:.2f} s, {(mebibytes << 20) / seconds / 1e6:.2f} MB/s")
+            print(f"  {packets:.0f} packets, {requests:.0f} S3 requests: {requests / packets:.2f} per packet")
 
         time.sleep(3)  # let the heartbeat settle back to idle
         before = counters(lab, "local")
@@ -117,6 +119,29 @@ def main() -> None:
         per_minute = (s3_requests(after) - s3_requests(before)) * 60 / args.idle_seconds
         print(f"idle: {per_minute:.0f} S3 requests per minute for one node (over {args.idle_seconds:.0f} s)")
         print(f"agent memory (RSS): local {rss_mib(local.pid):.0f} MiB, peer {rss_mib(peer.pid):.0f} MiB")
+
+        if args.outage_seconds > 0:
+            outage(lab, args.outage_seconds)
+            alive = local.poll() is None and peer.poll() is None
+            print(f"  both agents still running: {alive}")
+
+
+def outage(lab: Lab, seconds: float) -> None:
+    """Stop the S3 server for a while, start it again, and time how long until ping gets through."""
+    assert lab.server.process is not None
+    lab.server.process.terminate()
+    lab.server.process.wait()
+    time.sleep(seconds)
+    lab.server.restart()
+    lab.server.create_bucket(lab.bucket)
+    back = time.monotonic()
+    while time.monotonic() - back < 60:
+        result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "1", "-W", "2",
+                        str(lab.peer_address), timeout=10)
+        if result.returncode == 0:
+            print(f"S3 down for {seconds:.0f} s: ping gets through {time.monotonic() - back:.1f} s after it returns")
+            return
+    print(f"S3 down for {seconds:.0f} s: no ping through within 60 s of its return")
 
 
 if __name__ == "__main__":
