@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from agent import netconf
+from agent import netconf, wire
 from agent.config import DEFAULT_NETWORK, Config
 from agent.traffic import DemoTraffic, UdpEcho
 
@@ -164,7 +165,7 @@ class Lab:
         self.namespaces: dict[str, Namespace] = {}
         self.agents: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
-        self._services: list[DemoTraffic | UdpEcho] = []
+        self._services: list[DemoTraffic | UdpEcho | HostileObjects] = []
 
     def __enter__(self) -> Lab:
         if os.geteuid() != 0:
@@ -252,11 +253,46 @@ class Lab:
         self._services.append(UdpEcho(self.namespaces["peer"].name, self.peer_address).start())
         return process
 
-    def start_traffic(self) -> DemoTraffic:
-        """A gentle, varied stream from the local namespace to the peer: ping, TCP, UDP."""
+    def start_traffic(self, hostile: bool = True) -> DemoTraffic:
+        """A gentle, varied stream from the local namespace to the peer: ping, TCP, UDP, multicast;
+        with hostile, a malformed object in the local node's inbox now and then, which it drops."""
         traffic = DemoTraffic(self.namespaces["local"].name, self.peer_address).start()
         self._services.append(traffic)
+        if hostile:
+            self._services.append(HostileObjects(self.server, self.bucket, self.local_address).start())
         return traffic
+
+
+class HostileObjects:
+    """Puts a malformed object into a node's inbox every so often, as a hostile bucket might."""
+
+    def __init__(self, server: S3Server, bucket: str, victim: ipaddress.IPv6Address, period: float = 30.0) -> None:
+        self.server = server
+        self.bucket = bucket
+        self.keys = wire.KeyMaker()
+        self.victim = victim
+        self.period = period
+        self.planted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="HostileObjects", daemon=True)
+
+    def start(self) -> HostileObjects:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        client = self.server.client()
+        delay = 4.0
+        while not self._stop.wait(delay):
+            with contextlib.suppress(Exception):  # the server may be restarting: try again later
+                client.put_object(Bucket=self.bucket, Key=self.keys.make(self.victim),
+                                  Body=b"\x00not a packet: a malformed object planted by the demo")
+                self.planted += 1
+            delay = self.period
 
 
 def run_in(namespace: str, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -111,12 +111,20 @@ class UdpEcho(_Service):
                     self.echoed += 1
 
 
-class DemoTraffic(_Service):
-    """A gentle, varied stream: a ping each second, UDP every two, a TCP metrics fetch every five."""
+def multicast_once(interface: str, payload: bytes, group: str = "ff02::fb", port: int = 5353) -> None:
+    """One link-local multicast datagram out of a device, as mDNS sends: the agent must ignore it."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.sendto(payload, (group, port, 0, socket.if_nametoindex(interface)))
 
-    def __init__(self, namespace: str, peer: ipaddress.IPv6Address) -> None:
+
+class DemoTraffic(_Service):
+    """A gentle, varied stream: a ping each second, UDP every two, a TCP metrics fetch every five,
+    and now and then a multicast datagram that the agent ignores, as real hosts send them."""
+
+    def __init__(self, namespace: str, peer: ipaddress.IPv6Address, interface: str = "hoshino0") -> None:
         super().__init__(namespace)
         self.peer = peer
+        self.interface = interface
         self.pings = 0
         self.replies = 0
 
@@ -134,6 +142,8 @@ class DemoTraffic(_Service):
                 self.replies += 1
             if tick % 2 == 0:
                 udp_round_trip(self.peer, f"hoshino demo {tick}".encode(), timeout=3.0)
+            if tick % 10 == 3:
+                multicast_once(self.interface, b"hoshino demo: who is there?")
             if tick % 5 == 0:
                 try:
                     fetch_metrics(self.peer, timeout=5.0)
