@@ -6,6 +6,9 @@ import threading
 import time
 from collections.abc import Callable
 
+HOLD_LIMIT = 60.0
+"""The slowest a person may hold the heartbeat, in seconds."""
+
 
 class Heartbeat:
     """The interval between the end of one poll and the start of the next.
@@ -37,9 +40,9 @@ class Heartbeat:
         """True while a person holds the interval."""
         return self._manual
 
-    def _set(self, interval: float) -> None:
+    def _set(self, interval: float, limit: float | None = None) -> None:
         with self._changed:
-            self._interval = min(self.slowest, max(self.fastest, interval))
+            self._interval = min(limit or self.slowest, max(self.fastest, interval))
             self._changed.notify_all()
 
     def faster(self) -> None:
@@ -48,14 +51,15 @@ class Heartbeat:
         self._set(self._interval / 2)
 
     def slower(self) -> None:
-        """Halve the rate and hold it there."""
+        """Halve the rate and hold it there, even past the slowest bound."""
         self._manual = True
-        self._set(self._interval * 2)
+        self._set(self._interval * 2, limit=max(self.slowest, HOLD_LIMIT))
 
     def automatic(self) -> None:
-        """Let the work found set the rate again."""
+        """Let the work found set the rate again (back within bounds)."""
         with self._changed:
             self._manual = False
+            self._interval = min(self.slowest, self._interval)
             self._changed.notify_all()
 
     def found_work(self) -> None:

@@ -90,6 +90,7 @@ class HoshinoApp(App[None]):
         self.node: NodeControl | None = None
         self.pump = EventPump(self.events, self.post_message)
         self.state = "starting"
+        self.bucket = config.bucket if config else ""
         self.fastest = config.fastest_poll if config else 0.0
         self.slowest = config.slowest_poll if config else 0.0
         self._stop = threading.Event()
@@ -114,7 +115,7 @@ class HoshinoApp(App[None]):
 
     def _inspector(self, standalone: bool = False) -> InspectorScreen:
         config = self.config
-        return InspectorScreen(self.store_factory, bucket=config.bucket if config else "",
+        return InspectorScreen(self.store_factory, bucket=config.bucket if config else self.bucket,
                                key_prefix=config.key_prefix if config else "", clock=self.clock,
                                pcap_dir=self.pcap_dir, standalone=standalone)
 
@@ -203,6 +204,7 @@ class HoshinoApp(App[None]):
         event = message.event
         board = self._board()
         self.fastest, self.slowest = event.fastest, event.slowest
+        self.bucket = event.bucket
         self._set_state("running")
         board.query_one(NodeHeader).update_facts(
             address=event.address, interface=event.interface, netns=event.netns, bucket=event.bucket,

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from agent.heartbeat import Heartbeat
+from agent.heartbeat import HOLD_LIMIT, Heartbeat
 
 
 class FakeClock:
@@ -69,11 +69,19 @@ def test_manual_faster_and_slower_hold_until_automatic():
     assert beat.interval == 0.25  # held against the loop's own adjustments
     beat.slower()
     beat.slower()
-    assert beat.interval == 0.5
+    assert beat.interval == 1.0  # a person may hold it past slowest, to let packets wait in the bucket
     beat.automatic()
     assert not beat.manual
+    assert beat.interval == 0.5  # back within bounds
     beat.found_work()
     assert beat.interval == 0.25
+
+
+def test_holding_slower_stops_at_the_hold_limit():
+    beat = make()
+    for _ in range(20):
+        beat.slower()
+    assert beat.interval == HOLD_LIMIT
 
 
 def test_bounds_are_checked():
