@@ -120,10 +120,9 @@ class HoshinoApp(App[None]):
                                pcap_dir=self.pcap_dir, standalone=standalone)
 
     def on_mount(self) -> None:
-        # SIGTERM or a closed terminal quits like q does, so the node and the lab are removed.
+        # SIGTERM quits like q does, so the node removes its device and route.
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(signum, lambda _signum, _frame: self.call_later(self.action_quit))
+            signal.signal(signal.SIGTERM, lambda _signum, _frame: self.call_later(self.action_quit))
 
     def on_ready(self) -> None:
         # Ready comes once the first screen is composed, so the workers' messages find its widgets.
@@ -322,6 +321,12 @@ class HoshinoApp(App[None]):
         """Show the keys and what each pane means."""
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def stop_node(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the node from any thread and wait until it has removed what it added."""
+        self._stop.set()
+        if self.node_factory is not None:
+            self._node_done.wait(timeout)
 
     async def action_quit(self) -> None:
         """Stop the node (it removes its device and route), then leave."""

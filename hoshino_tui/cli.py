@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agent.config import Config, ConfigError, add_arguments, config_from_args
@@ -52,6 +55,18 @@ def _make_store(config: Config) -> StoreLike:
     return store
 
 
+def clean_up_on_hang_up(app: HoshinoApp, clean_up: Callable[[], None] = lambda: None) -> None:
+    """When the terminal goes away, stop the node and clean up, then leave without drawing again:
+    with no terminal to restore, Textual's own shutdown would wait forever on its output."""
+
+    def finish(signum: int) -> None:
+        app.stop_node()
+        clean_up()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGHUP, lambda signum, _frame: threading.Thread(target=finish, args=(signum,)).start())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the dashboard; return the exit status."""
     parser = build_parser()
@@ -61,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo = Demo(events)
         app = HoshinoApp(events, demo.make_node, store_factory=demo.make_store, after_start=demo.start_traffic,
                          pcap_dir=args.pcap_dir)
+        clean_up_on_hang_up(app, demo.close)
         try:
             app.run()
         finally:
@@ -78,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         HoshinoApp(config=config, store_factory=store_factory, inspect_only=True, pcap_dir=args.pcap_dir).run()
         return 0
     events = EventQueue()
-    HoshinoApp(events, lambda: _make_node(config, events), config=config, store_factory=store_factory,
-               pcap_dir=args.pcap_dir).run()
+    app = HoshinoApp(events, lambda: _make_node(config, events), config=config, store_factory=store_factory,
+                     pcap_dir=args.pcap_dir)
+    clean_up_on_hang_up(app)
+    app.run()
     return 0
 
 

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 KEYS = (
     ("f", "poll faster: doubles the node's poll rate, within its bounds"),
-    ("s", "poll slower: halves the node's poll rate"),
+    ("s", "poll slower: halves the rate, past the idle bound: packets wait for the inspector"),
     ("a", "back to the automatic heartbeat"),
     ("p", "pause / resume the packet table (the node keeps running)"),
     ("Enter", "full decode of the highlighted packet"),
