@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hoshino-agent",
         description="Carry this machine's IPv6 packets through an S3 bucket (an experiment in misusing S3).",
-        epilog="Needs Linux, root (or CAP_NET_ADMIN) and /dev/net/tun. Stops cleanly on SIGINT/SIGTERM.",
+        epilog="Needs Linux, root (or CAP_NET_ADMIN) and /dev/net/tun. Stops cleanly on SIGINT, SIGTERM or SIGHUP.",
     )
     add_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true", help="log every S3 notice")
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop_requested.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     try:
         node.start()
     except NodeError as error:
