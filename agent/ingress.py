@@ -18,6 +18,8 @@ from agent.store import DELETE_BATCH, ObjectInfo, Store, StoreError
 
 Publish = Callable[[Event], None]
 LIST_LIMIT = 1000
+FETCH_ATTEMPTS = 5
+"""Failed GETs of one object, one per poll, after which it is dropped as unreadable."""
 REMEMBERED_KEYS = 8192
 ERROR_BACKOFF_MAX = 5.0
 
@@ -51,6 +53,7 @@ class Ingress:
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._handled_lock = threading.Lock()
         self._deletions: queue.Queue[str] = queue.Queue()
+        self._fetch_failures: dict[str, int] = {}
         self._error_backoff = 0.0
 
     def run(self, stop: threading.Event) -> None:
@@ -92,6 +95,8 @@ class Ingress:
         listed = self.store.list_objects(self.inbox, max_keys=LIST_LIMIT)
         with self._handled_lock:
             fresh = [item for item in listed if item.key not in self._handled]
+        listed_keys = {item.key for item in listed}
+        self._fetch_failures = {key: n for key, n in self._fetch_failures.items() if key in listed_keys}
         if not fresh:
             return False
         to_fetch: list[ObjectInfo] = []
@@ -104,10 +109,15 @@ class Ingress:
                 to_fetch.append(item)
         bodies = self._getters.map(self._fetch, to_fetch)
         for item, body in zip(to_fetch, bodies, strict=True):
-            if body is None:
-                continue  # not fetched now (gone, or S3 failed): the next poll sees it again
-            self._deliver(item.key, body)
-            self._handle(item.key)
+            if body is not None:
+                self._fetch_failures.pop(item.key, None)
+                self._deliver(item.key, body)
+                self._handle(item.key)
+            elif self._fetch_failures.get(item.key, 0) >= FETCH_ATTEMPTS:
+                del self._fetch_failures[item.key]
+                self._drop("unreadable_object", item.key, 1, f"GET failed {FETCH_ATTEMPTS} times")
+                self._handle(item.key)
+            # Otherwise the next poll sees it again.
         return True
 
     def _refuse(self, item: ObjectInfo) -> str:
@@ -123,9 +133,11 @@ class Ingress:
         return ""
 
     def _fetch(self, item: ObjectInfo) -> bytes | None:
+        """The object's body, or None if it is gone or S3 failed (then counted against it)."""
         try:
             return self.store.get(item.key)
         except StoreError:
+            self._fetch_failures[item.key] = self._fetch_failures.get(item.key, 0) + 1
             return None
 
     def _deliver(self, key: str, body: bytes) -> None:

@@ -58,7 +58,9 @@ def classify(error: Exception) -> tuple[str, str]:
         return "unreachable", f"cannot reach S3: {error}"
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return "error", f"S3 client error: {error}"
-    raise error
+    # Anything else from below boto3 (a connection reset mid-body, say) is a failed request too:
+    # the loops must survive it, and the message names it for whoever reads the notice.
+    return "error", f"S3 request failed: {type(error).__name__}: {error}"
 
 
 class Store:
@@ -110,7 +112,7 @@ class Store:
             started = time.monotonic()
             try:
                 result = request()
-            except Exception as error:  # classify() re-raises what it does not know
+            except Exception as error:
                 kind, message = classify(error)
                 self.stats.s3_request(operation, time.monotonic() - started, kind)
                 if kind in ("denied", "no_bucket") or attempt == attempts:

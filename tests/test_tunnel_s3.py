@@ -14,7 +14,7 @@ from agent.config import DEFAULT_NETWORK
 from agent.egress import Egress
 from agent.events import EventQueue, PacketSeen
 from agent.heartbeat import Heartbeat
-from agent.ingress import Ingress
+from agent.ingress import FETCH_ATTEMPTS, Ingress
 from agent.lab import S3Server, wait_until
 from agent.store import Store, StoreError
 
@@ -120,6 +120,27 @@ def test_bad_objects_are_dropped_counted_and_deleted(s3_server, bucket, sides):
     assert keys(s3_server, bucket) == []
     dropped = [e for e in b.events.drain() if isinstance(e, PacketSeen) and e.verdict == "dropped"]
     assert {e.reason for e in dropped} == set(b.stats.dropped)
+
+
+def test_object_that_cannot_be_read_is_dropped_after_some_polls(s3_server, bucket, sides):
+    a, b = sides
+    a.send(udp(A, B, b"unreadable"))
+    (key,) = keys(s3_server, bucket)
+    real_get = b.store.get
+
+    def get(wanted: str, attempts: int = 3) -> bytes | None:
+        if wanted == key:
+            raise StoreError("access denied by S3 (AccessDenied)", "denied")
+        return real_get(wanted, attempts)
+
+    b.store.get = get  # S3 lists this object but refuses to hand it over
+    for _ in range(FETCH_ATTEMPTS - 1):
+        assert b.ingress.poll() is True
+        assert b.stats.dropped == {}
+    b.ingress.poll()  # the last failure
+    assert b.stats.dropped == {"unreadable_object": 1}
+    b.ingress.delete_handled()
+    assert keys(s3_server, bucket) == []
 
 
 def test_missing_bucket_and_unreachable_endpoint_are_named(s3_server):
