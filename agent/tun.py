@@ -33,7 +33,9 @@ class Tun:
             except FileNotFoundError:
                 raise NetconfError(f"no {TUN_PATH}: load the tun module (modprobe tun)") from None
             except PermissionError:
-                raise NetconfError(f"cannot open {TUN_PATH}: needs CAP_NET_ADMIN: run as root") from None
+                raise NetconfError(
+                    f"cannot open {TUN_PATH}: permission denied: run as root, or give this user access to it"
+                ) from None
             try:
                 fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", self.name.encode(), IFF_TUN | IFF_NO_PI))
             except OSError as error:
