@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -28,7 +27,7 @@ import boto3
 
 from agent import netconf, wire
 from agent.config import DEFAULT_NETWORK, Config
-from agent.traffic import DemoTraffic, UdpEcho
+from agent.traffic import DemoTraffic, Service, UdpEcho
 
 LOOPBACK = "127.0.0.1"
 DUMMY_CREDENTIALS = {
@@ -165,7 +164,7 @@ class Lab:
         self.namespaces: dict[str, Namespace] = {}
         self.agents: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
-        self._services: list[DemoTraffic | UdpEcho | HostileObjects] = []
+        self._services: list[Service] = []
 
     def __enter__(self) -> Lab:
         if os.geteuid() != 0:
@@ -263,28 +262,23 @@ class Lab:
         return traffic
 
 
-class HostileObjects:
+class HostileObjects(Service):
     """Puts a malformed object into a node's inbox every so often, as a hostile bucket might."""
 
     def __init__(self, server: S3Server, bucket: str, victim: ipaddress.IPv6Address, period: float = 30.0) -> None:
+        super().__init__(None)  # S3 is on this namespace's loopback
         self.server = server
         self.bucket = bucket
         self.keys = wire.KeyMaker()
         self.victim = victim
         self.period = period
         self.planted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="HostileObjects", daemon=True)
 
     def start(self) -> HostileObjects:
-        self._thread.start()
+        super().start()
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
+    def run(self) -> None:
         client = self.server.client()
         delay = 4.0
         while not self._stop.wait(delay):

@@ -57,16 +57,16 @@ def fetch_metrics(destination: ipaddress.IPv6Address, port: int = 8081, timeout:
         return str(page.read().decode())
 
 
-class _Service:
-    """A daemon thread that runs inside a namespace until stop()."""
+class Service:
+    """A daemon thread that runs inside a namespace (None: this thread's) until stop()."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str | None) -> None:
         self.namespace = namespace
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._enter, name=type(self).__name__, daemon=True)
         self.error: str = ""
 
-    def start(self) -> _Service:
+    def start(self) -> Service:
         self._thread.start()
         return self
 
@@ -85,7 +85,7 @@ class _Service:
         raise NotImplementedError
 
 
-class UdpEcho(_Service):
+class UdpEcho(Service):
     """Sends every datagram on UDP_ECHO_PORT back to where it came from."""
 
     def __init__(self, namespace: str, address: ipaddress.IPv6Address) -> None:
@@ -117,7 +117,7 @@ def multicast_once(interface: str, payload: bytes, group: str = "ff02::fb", port
         sock.sendto(payload, (group, port, 0, socket.if_nametoindex(interface)))
 
 
-class DemoTraffic(_Service):
+class DemoTraffic(Service):
     """A gentle, varied stream: a ping each second, UDP every two, a TCP metrics fetch every five,
     and now and then a multicast datagram that the agent ignores, as real hosts send them."""
 
