@@ -260,7 +260,8 @@ class HoshinoApp(App[None]):
 
     def on_notice_posted(self, message: NoticePosted) -> None:
         notice = message.notice
-        self.notify(notice.message, title="Node", severity=notice.level, timeout=8)
+        severity = "information" if notice.level == "info" else notice.level
+        self.notify(notice.message, title="Node", severity=severity, timeout=8)
 
     def _probe(self, published: float) -> None:
         if self.probe is not None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual.message import Message
 
-from agent.events import EventQueue, NodeStarted, NodeStopped, Notice, PacketSeen, StatsSampled
+from agent.events import Event, EventQueue, NodeStarted, NodeStopped, Notice, PacketSeen, StatsSampled
 
 from .messages import AgentStarted, AgentStopped, NoticePosted, PacketsSeen, StatsUpdated
 from .sampler import StatsModel
@@ -46,7 +46,7 @@ class EventPump:
         self.forward(batch)
         return len(batch)
 
-    def forward(self, batch: list[object]) -> None:
+    def forward(self, batch: Sequence[Event]) -> None:
         """Post one message per kind of event in the batch, in the order a reader expects."""
         started: list[NodeStarted] = []
         packets: list[PacketSeen] = []
