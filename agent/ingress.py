@@ -92,7 +92,8 @@ class Ingress:
         True when anything new was found. Every poll lists from the start of the inbox, so an
         object whose PUT finished late, behind a key already handled, is still found.
         """
-        listed = self.store.list_objects(self.inbox, max_keys=LIST_LIMIT)
+        # Sorted here, not trusted to the listing: S3 Express directory buckets list in no order.
+        listed = sorted(self.store.list_objects(self.inbox, max_keys=LIST_LIMIT), key=lambda item: item.key)
         with self._handled_lock:
             fresh = [item for item in listed if item.key not in self._handled]
         listed_keys = {item.key for item in listed}
