@@ -77,7 +77,8 @@ class Config:
     fastest_poll: float = 0.001
     metrics_listen: tuple[str, int] | None = ("::", 8081)
     netns: str | None = None
-    egress_queue: int = 4096
+    egress_queue: int = 1024
+    """Packets waiting to be PUT, at most: 1024 at the default MTU bound the queue to ~54 MB."""
     bundle_bytes: int = 1 << 20
 
 

@@ -28,7 +28,7 @@ class Egress:
         network: ipaddress.IPv6Network,
         mtu: int,
         key_prefix: str = "",
-        queue_size: int = 4096,
+        queue_size: int = 1024,
         bundle_bytes: int = 1 << 20,
         publish: Publish | None = None,
     ) -> None:

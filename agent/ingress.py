@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from agent import packets, wire
@@ -18,6 +18,8 @@ from agent.store import DELETE_BATCH, ObjectInfo, Store, StoreError
 
 Publish = Callable[[Event], None]
 LIST_LIMIT = 1000
+FETCH_CHUNK = 16
+"""Objects fetched at once: bounds the bodies held in memory (each at most MAX_OBJECT_BYTES)."""
 FETCH_ATTEMPTS = 5
 """Failed GETs of one object, one per poll, after which it is dropped as unreadable."""
 REMEMBERED_KEYS = 8192
@@ -108,8 +110,7 @@ class Ingress:
                 self._handle(item.key)
             else:
                 to_fetch.append(item)
-        bodies = self._getters.map(self._fetch, to_fetch)
-        for item, body in zip(to_fetch, bodies, strict=True):
+        for item, body in self._fetch_in_order(to_fetch):
             if body is not None:
                 self._fetch_failures.pop(item.key, None)
                 self._deliver(item.key, body)
@@ -120,6 +121,12 @@ class Ingress:
                 self._handle(item.key)
             # Otherwise the next poll sees it again.
         return True
+
+    def _fetch_in_order(self, items: list[ObjectInfo]) -> Iterator[tuple[ObjectInfo, bytes | None]]:
+        """GET in parallel, a few objects at a time so memory stays bounded, yielding in key order."""
+        for start in range(0, len(items), FETCH_CHUNK):
+            chunk = items[start:start + FETCH_CHUNK]
+            yield from zip(chunk, self._getters.map(self._fetch, chunk), strict=True)
 
     def _refuse(self, item: ObjectInfo) -> str:
         """Why an object must not be fetched, or ''."""
