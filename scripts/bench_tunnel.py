@@ -110,7 +110,9 @@ def main() -> None:
             packets = after["hoshino_packets_egressed_total"] - before["hoshino_packets_egressed_total"]
             requests = s3_requests(after) - s3_requests(before)
             print(f"TCP {mebibytes} MiB peer->local: {seconds:.2f} s, {(mebibytes << 20) / seconds / 1e6:.2f} MB/s")
-            print(f"  {packets:.0f} packets, {requests:.0f} S3 requests: {requests / packets:.2f} per packet")
+            lost = after.get("hoshino_dropped_packets_total", 0) - before.get("hoshino_dropped_packets_total", 0)
+            print(f"  {packets:.0f} packets, {requests:.0f} S3 requests: {requests / packets:.2f} per packet;"
+                  f" {lost:.0f} dropped")
 
         time.sleep(3)  # let the heartbeat settle back to idle
         before = counters(lab, "local")
