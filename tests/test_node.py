@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent import netconf
-from agent.events import EventQueue, NodeStarted, NodeStopped, PacketSeen, StatsSampled
+from agent.events import EventQueue, NodeStarted, NodeStopped, Notice, PacketSeen, StatsSampled
 from agent.lab import wait_until
 from agent.node import Node, NodeError
 
@@ -73,3 +73,28 @@ def test_node_that_cannot_start_says_why_and_leaves_nothing(lab):
     with pytest.raises(NodeError, match="bucket does not exist"):
         node.start()
     assert not netconf.device_exists("hoshino0", lab.namespaces["local"].name)
+
+
+def test_node_reports_s3_outage_and_recovery(lab):
+    events = EventQueue()
+    node = Node(lab.local_config(metrics_listen=None), events)
+    node.start()
+    seen: list = []
+
+    def states() -> list[str]:
+        seen.extend(events.drain())
+        return [event.state for event in seen if isinstance(event, StatsSampled)]
+
+    try:
+        assert wait_until(lambda: "running" in states(), 5)
+        lab.server.process.terminate()
+        lab.server.process.wait()
+        assert wait_until(lambda: states()[-1:] == ["degraded"], 20)
+        warnings = [e for e in seen if isinstance(e, Notice) and e.level == "warning"]
+        assert any("cannot reach S3" in e.message for e in warnings)
+        lab.server.restart()
+        lab.server.create_bucket(lab.bucket)
+        assert wait_until(lambda: states()[-1:] == ["running"], 20)
+        assert any(isinstance(e, Notice) and e.level == "info" and "S3 answers again" in e.message for e in seen)
+    finally:
+        node.stop()
