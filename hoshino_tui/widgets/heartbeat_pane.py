@@ -28,8 +28,10 @@ class HeartbeatPane(Vertical):
     def show_interval(self, interval: float, manual: bool) -> None:
         """Draw the current interval, at once after a key press or from a snapshot."""
         text = Text()
+        # The interval runs from the end of one poll to the start of the next, so the rate it allows
+        # is an upper bound: a poll takes a LIST's time too (the S3 pane shows the LISTs made).
         text.append(formatting.seconds(interval), style="bold")
-        text.append(f"  ·  {1 / interval if interval > 0 else 0:.1f} polls/s  ·  ")
+        text.append(f"  ·  ≤{1 / interval if interval > 0 else 0:.1f} polls/s  ·  ")
         text.append("forced" if manual else "automatic", style="bold magenta" if manual else "green")
         self.query_one("#heartbeat-now", Static).update(text)
 
