@@ -72,10 +72,10 @@ class S3Server:
         self.port = port or free_port()
         self.endpoint_url = f"http://{LOOPBACK}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the server's life
 
     def start(self, timeout: float = 30) -> S3Server:
         use_lab_credentials()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the server's life, closed by stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -96,13 +96,11 @@ class S3Server:
         if self.process is not None:
             stop_process(self.process)
             self.process = None
-        self._log.close()
+            self._log.close()
 
     def restart(self) -> None:
         """Stop the server and start it again on the same port (its contents are lost)."""
-        if self.process is not None:
-            stop_process(self.process)
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the server's life
+        self.stop()
         self.start()
 
     def client(self) -> Any:
