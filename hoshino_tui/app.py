@@ -323,6 +323,10 @@ class HoshinoApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """With the inspector alone there is no node: hide the keys that act on one."""
+        return not (self.inspect_only and action in ("faster", "slower", "automatic", "inspector"))
+
     def stop_node(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the node from any thread and wait until it has removed what it added."""
         self._stop.set()
