@@ -55,15 +55,21 @@ async def select(pilot: Pilot[None], screen: InspectorScreen, row: int) -> None:
                    and screen.dissections[0].packet == wire.decode(screen.bodies[table.objects[row].key])[0])
 
 
+async def listed(pilot: Pilot[None], count: int) -> tuple[InspectorScreen, ObjectTable]:
+    """The inspector and its object table, once it lists count objects."""
+    screen = pilot.app.screen
+    assert isinstance(screen, InspectorScreen)
+    table = screen.query_one(ObjectTable)
+    await wait_for(pilot, lambda: len(table.objects) == count)
+    return screen, table
+
+
 async def test_lists_grouped_objects_and_decodes_each_kind(s3_server: S3Server, bucket: str,
                                                            tmp_path: Path) -> None:
     bodies = fill(s3_server, bucket)
     app = inspector_app(s3_server, bucket, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        assert isinstance(screen, InspectorScreen)
-        table = screen.query_one(ObjectTable)
-        await wait_for(pilot, lambda: len(table.objects) == 5)
+        screen, table = await listed(pilot, 5)
         assert {obj.key for obj in table.objects} == set(bodies)
         assert [obj.destination for obj in table.objects] == [PEER] * 4 + [LOCAL] or \
             [obj.destination for obj in table.objects] == [LOCAL] + [PEER] * 4
@@ -107,10 +113,7 @@ async def test_pcap_export_reads_back_byte_for_byte(s3_server: S3Server, bucket:
     bodies = fill(s3_server, bucket)
     app = inspector_app(s3_server, bucket, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        assert isinstance(screen, InspectorScreen)
-        table = screen.query_one(ObjectTable)
-        await wait_for(pilot, lambda: len(table.objects) == 5)
+        screen, table = await listed(pilot, 5)
         objects = list(table.objects)
         await pilot.press("W")
         await wait_for(pilot, lambda: any(tmp_path.glob("hoshino-all-*.pcap")))
