@@ -287,30 +287,26 @@ class HoshinoApp(App[None]):
             return None
         return self.node
 
-    def _show_heartbeat(self, node: NodeControl) -> None:
+    def _nudge(self, control: Callable[[NodeControl], None]) -> None:
+        """Apply a heartbeat control to the running node and show the new interval at once."""
+        node = self._running_node()
+        if node is None:
+            return
+        control(node)
         if self._dashboard is not None:
             self._dashboard.query_one(HeartbeatPane).show_interval(node.interval, node.manual)
 
     def action_faster(self) -> None:
         """Double the node's poll rate."""
-        node = self._running_node()
-        if node is not None:
-            node.faster()
-            self._show_heartbeat(node)
+        self._nudge(lambda node: node.faster())
 
     def action_slower(self) -> None:
         """Halve the node's poll rate."""
-        node = self._running_node()
-        if node is not None:
-            node.slower()
-            self._show_heartbeat(node)
+        self._nudge(lambda node: node.slower())
 
     def action_automatic(self) -> None:
         """Let the heartbeat adapt to traffic again."""
-        node = self._running_node()
-        if node is not None:
-            node.automatic()
-            self._show_heartbeat(node)
+        self._nudge(lambda node: node.automatic())
 
     def action_inspector(self) -> None:
         """Open the inspector over the dashboard."""
