@@ -13,8 +13,8 @@ import time
 
 from agent.config import Config
 from agent.events import EventQueue, NodeStarted, PacketSeen, StatsSampled
+from agent.lab.recorded import LOCAL, PEER, ReplayNode
 from hoshino_tui.app import HoshinoApp
-from hoshino_tui.demo_events import LOCAL, PEER, ReplayNode
 
 SUMMARY = "ICMPv6 echo-request id=7 seq={}"
 

@@ -14,8 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from agent import traffic
-from agent.lab import Lab, run_in
+from agent.lab import Lab, run_in, traffic
 from agent.netconf import inside
 
 SAMPLE = re.compile(r'^(hoshino_[a-z0-9_]+_total)(?:\{[^}]*\})? ([0-9.e+]+)$', re.M)

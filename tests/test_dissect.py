@@ -9,7 +9,7 @@ import dpkt
 import pytest
 
 from agent.dissect import Dissection, dissect
-from hoshino_tui.demo_events import LOCAL, PEER, echo, router_solicitation, tcp, udp
+from agent.lab.recorded import LOCAL, PEER, echo, router_solicitation, tcp, udp
 
 
 def assert_offsets_within(dissection: Dissection) -> None:

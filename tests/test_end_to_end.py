@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from agent import netconf, traffic
-from agent.lab import Lab, free_port, run_in
+from agent import netconf
+from agent.lab import Lab, free_port, run_in, traffic
 from agent.netconf import inside
 from agent.tun import Tun
 

@@ -13,8 +13,8 @@ from textual.widgets import Static
 from agent.config import Config
 from agent.events import EventQueue, NodeStopped
 from agent.lab import Lab
+from agent.lab.recorded import END, LOCAL, PEER, ReplayNode, echo, packet_event
 from hoshino_tui.app import HoshinoApp
-from hoshino_tui.demo_events import END, LOCAL, PEER, ReplayNode, echo, packet_event
 from hoshino_tui.screens.help import HelpScreen
 from hoshino_tui.screens.packet_detail import PacketDetailScreen
 from hoshino_tui.widgets.node_header import NodeHeader

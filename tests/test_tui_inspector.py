@@ -12,9 +12,9 @@ from textual.pilot import Pilot
 from agent import wire
 from agent.config import Config
 from agent.lab import S3Server
+from agent.lab.recorded import LOCAL, PEER, echo, sample_packets
 from agent.store import Store
 from hoshino_tui.app import HoshinoApp
-from hoshino_tui.demo_events import LOCAL, PEER, echo, sample_packets
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.hex_view import HexView
 from hoshino_tui.widgets.layer_tree import LayerTree

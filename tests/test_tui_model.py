@@ -10,9 +10,9 @@ import dpkt
 import pytest
 
 from agent.events import EventQueue, Notice, PacketSeen, StatsSampled
+from agent.lab.recorded import LOCAL, PEER, echo, recorded_events, sample_bucket, udp
 from hoshino_tui import formatting
 from hoshino_tui.bucket import MemoryStore, describe
-from hoshino_tui.demo_events import LOCAL, PEER, echo, recorded_events, sample_bucket, udp
 from hoshino_tui.messages import AgentStarted, NoticePosted, PacketsSeen, StatsUpdated
 from hoshino_tui.pcap import LINKTYPE_RAW, write_pcap
 from hoshino_tui.pump import EventPump

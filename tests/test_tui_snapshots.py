@@ -10,9 +10,9 @@ from textual.pilot import Pilot
 
 from agent.config import Config
 from agent.events import EventQueue
+from agent.lab.recorded import END, ReplayNode, recorded_events, sample_bucket
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.bucket import MemoryStore
-from hoshino_tui.demo_events import END, ReplayNode, recorded_events, sample_bucket
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.object_table import ObjectTable
 

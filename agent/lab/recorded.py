@@ -1,4 +1,4 @@
-"""A recorded, fixed run of a node and a fixed bucket: for snapshots, screenshots and tests."""
+"""A recorded, fixed run of a node and a fixed bucket: for snapshots, screenshots and tests of the dashboard."""
 
 from __future__ import annotations
 

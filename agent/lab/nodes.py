@@ -1,145 +1,23 @@
-"""The lab: a local S3 API server, network namespaces and agents, for the demo, tests and benchmarks.
-
-Traffic stays on this machine: S3 on 127.0.0.1, and each node's device in a namespace the lab
-made. Everything the lab creates it removes by its own name or PID, even when a test fails.
-"""
+"""Two nodes on one machine: a local S3 server with a bucket, a namespace for each node, agents and traffic."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import os
-import re
-import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import boto3
-
-from agent import netconf, wire
 from agent.config import DEFAULT_NETWORK, Config
-from agent.traffic import DemoTraffic, Service, UdpEcho
-
-LOOPBACK = "127.0.0.1"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "hoshino-lab",
-    "AWS_SECRET_ACCESS_KEY": "hoshino-lab",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-class LabError(RuntimeError):
-    """The lab could not be set up."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
-
-
-def use_lab_credentials() -> None:
-    """Give boto3 credentials for the local server, unless some are set already."""
-    for name, value in DUMMY_CREDENTIALS.items():
-        os.environ.setdefault(name, value)
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    """SIGTERM one process we started, then SIGKILL it if it lingers."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-class S3Server:
-    """moto's S3 API server in its own process on 127.0.0.1 (its own GIL, as S3 would be)."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.endpoint_url = f"http://{LOOPBACK}:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> S3Server:
-        use_lab_credentials()
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the server's life, closed by stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._log.seek(0)
-                raise LabError(f"moto server exited: {self._log.read().decode(errors='replace')[-2000:]}")
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1).close()
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise LabError(f"moto server did not answer on {self.endpoint_url} within {timeout}s")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
-            self._log.close()
-
-    def restart(self) -> None:
-        """Stop the server and start it again on the same port (its contents are lost)."""
-        self.stop()
-        self.start()
-
-    def client(self) -> Any:
-        """A boto3 S3 client for this server."""
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
-
-    def create_bucket(self, name: str) -> None:
-        self.client().create_bucket(Bucket=name)
-
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-NAMESPACE_NAME = re.compile(r"^hoshino-[a-z]+-(\d+)-[0-9a-f]{4}$")
-
-
-class Namespace:
-    """A network namespace named for its role and the creating process, removed on close."""
-
-    def __init__(self, role: str) -> None:
-        self.name = f"hoshino-{role}-{os.getpid()}-{secrets.token_hex(2)}"
-        netconf.create_namespace(self.name)
-
-    def close(self) -> None:
-        netconf.remove_namespace(self.name)
-
-
-def remove_orphaned_namespaces() -> list[str]:
-    """Remove lab namespaces whose creating process is gone (it was killed before it could)."""
-    removed = []
-    for path in sorted(netconf.NETNS_DIR.glob("hoshino-*")):
-        match = NAMESPACE_NAME.match(path.name)
-        if match and not Path(f"/proc/{match.group(1)}").exists():
-            netconf.remove_namespace(path.name)
-            removed.append(path.name)
-    return removed
+from agent.lab.hostile import HostileObjects
+from agent.lab.namespaces import Namespace, remove_orphaned_namespaces
+from agent.lab.server import LabError, S3Server, stop_process
+from agent.lab.traffic import DemoTraffic, Service, UdpEcho
 
 
 class Lab:
@@ -260,40 +138,6 @@ class Lab:
         return traffic
 
 
-class HostileObjects(Service):
-    """Puts a malformed object into a node's inbox every so often, as a hostile bucket might."""
-
-    def __init__(self, server: S3Server, bucket: str, victim: ipaddress.IPv6Address, period: float = 30.0) -> None:
-        super().__init__(None)  # S3 is on this namespace's loopback
-        self.server = server
-        self.bucket = bucket
-        self.keys = wire.KeyMaker()
-        self.victim = victim
-        self.period = period
-        self.planted = 0
-
-    def start(self) -> HostileObjects:
-        super().start()
-        return self
-
-    def run(self) -> None:
-        client = self.server.client()
-        delay = 4.0
-        while not self._stop.wait(delay):
-            with contextlib.suppress(Exception):  # the server may be restarting: try again later
-                client.put_object(Bucket=self.bucket, Key=self.keys.make(self.victim),
-                                  Body=b"\x00not a packet: a malformed object planted by the demo")
-                self.planted += 1
-            delay = self.period
-
-
-def run_in(namespace: str, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run a command inside a namespace (ip netns exec) and capture its output."""
-    return subprocess.run(
-        ["ip", "netns", "exec", namespace, *command], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
 def wait_until(predicate: Callable[[], object], timeout: float, step: float = 0.05) -> bool:
     """Poll a callable until it returns true or the timeout passes."""
     deadline = time.monotonic() + timeout
@@ -302,4 +146,3 @@ def wait_until(predicate: Callable[[], object], timeout: float, step: float = 0.
             return True
         time.sleep(step)
     return False
-
