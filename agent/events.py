@@ -52,6 +52,14 @@ class StatsSampled:
     missed_beats: int
     events_dropped: int
     waiting_egress: int
+    requests: dict[str, int] = field(default_factory=dict)
+    """Billable requests by "service.operation" (s3.put, s3.list, sqs.receive, ...)."""
+    dollars: dict[str, float] = field(default_factory=dict)
+    """Estimated cost so far, in dollars, by "service.operation", at the node's price table."""
+    nat_dollars: float = 0.0
+    """What a NAT gateway would have charged for the same traffic over the same time."""
+    wakeup: str = "poll"
+    """How the node learns of new objects: "poll" (LIST on a heartbeat) or "sqs" (a doorbell)."""
 
 
 @dataclass(frozen=True, slots=True)

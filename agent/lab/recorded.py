@@ -194,7 +194,8 @@ def _stats(packets: list[PacketSeen]) -> list[StatsSampled]:
         latency_wobble = 0.0007 * ((step * 37) % 11) / 10
         samples.append(StatsSampled(
             time=t, state="degraded" if degraded else "running", interval=interval, manual=False,
-            **totals,
+            packets_out=totals["packets_out"], bytes_out=totals["bytes_out"],
+            packets_in=totals["packets_in"], bytes_in=totals["bytes_in"],
             s3_ops={"put": totals["packets_out"], "get": totals["packets_in"], "list": int(polls),
                     "delete": totals["packets_in"] // 2, "head": 1},
             s3_errors={"throttled": throttled, "timeout": 1 if step > 200 else 0},
