@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fault_proxy import FaultProxy
 
 from agent.lab import Lab, S3Server
 
@@ -49,3 +50,10 @@ def lab() -> Iterator[Lab]:
     """S3 server, bucket and two namespaces; removed after the test, even when it fails."""
     with Lab(bucket=f"lab-{secrets.token_hex(4)}") as running:
         yield running
+
+
+@pytest.fixture
+def fault_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the local S3 server (tests/fault_proxy.py); stopped after the test."""
+    with FaultProxy(s3_server.endpoint_url) as proxy:
+        yield proxy
