@@ -1,4 +1,8 @@
-"""Layered decode of one IPv6 packet, each field located by byte offset, for an inspector's hex view."""
+"""The one packet decoder: an IPv6 packet layer by layer, each field located by byte offset.
+
+The inspector's tree and hex view, the packet table's one-line summaries and the agent's packet
+events all come from here. Its cost is linear in the packet's size, whatever the bytes say.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ _TCP_OPTIONS = {
 }
 _IPV6_HEADER = 40
 _FIXED = struct.Struct("!IHBB16s16s")
+_EXTENSIONS = {0, 43, 44, 51, 60}
+"""Extension headers decoded in a chain (ESP, 50, hides what follows it)."""
+MAX_EXTENSIONS = 16
+"""More extension headers than any real packet carries: the rest is shown undecoded."""
+UPPER_LAYERS = ("ICMPv6", "TCP", "UDP")
 
 
 class _Fixed(NamedTuple):
@@ -74,6 +83,8 @@ class Dissection:
     packet: bytes
     layers: tuple[Layer, ...]
     problems: tuple[str, ...] = ()
+    next_header: int = -1
+    """The protocol number after the last extension header; -1 when the packet is not IPv6."""
 
     def layer(self, name: str) -> Layer:
         """The first layer called name; KeyError if there is none."""
@@ -83,12 +94,30 @@ class Dissection:
         raise KeyError(f"no {name} layer")
 
     @property
+    def is_ipv6(self) -> bool:
+        return self.next_header >= 0
+
+    @property
+    def protocol(self) -> str:
+        """The upper layer's name ('ICMPv6', 'TCP', 'UDP', 'proto-253'), 'IPv4' or 'other'."""
+        for item in self.layers:
+            if item.name in UPPER_LAYERS:
+                return item.name
+        if self.is_ipv6:
+            return f"proto-{self.next_header}"
+        return "IPv4" if self.packet and self.packet[0] >> 4 == 4 else "other"
+
+    @property
     def summary(self) -> str:
-        """One line in the agent's style: 'ICMPv6 echo-request id=7 seq=3', 'UDP 5353->5353 len=20'."""
-        for item in reversed(self.layers):
-            if item.name in ("ICMPv6", "TCP", "UDP"):
+        """One line, from the layers: 'ICMPv6 echo-request id=7 seq=3', 'UDP 5353->5353 len=20'."""
+        for item in self.layers:
+            if item.name in UPPER_LAYERS:
                 return f"{item.name} {item.summary}"
-        return f"{self.layers[-1].name} {self.layers[-1].summary}" if self.layers else "empty"
+        if self.is_ipv6:
+            return f"IPv6 next-header={self.next_header} len={self.layers[0].field('Payload length').text}"
+        if self.protocol == "IPv4":
+            return f"IPv4 packet, {len(self.packet)} bytes"
+        return f"{len(self.packet)} bytes: {self.packet[:8].hex()}"
 
     @property
     def names(self) -> list[str]:
@@ -117,8 +146,11 @@ def protocol_name(number: int) -> str:
     return _PROTOCOLS.get(number, f"protocol {number}")
 
 
-def dissect(packet: bytes) -> Dissection:
-    """Decode an IPv6 packet layer by layer; never raises on malformed input."""
+def dissect(packet: bytes, checksums: bool = True) -> Dissection:
+    """Decode an IPv6 packet layer by layer; never raises on malformed input.
+
+    checksums=False skips verifying the upper layer's checksum (a summary does not need it).
+    """
     problems: list[str] = []
     if len(packet) < _IPV6_HEADER or packet[0] >> 4 != 6:
         version = packet[0] >> 4 if packet else "-"
@@ -130,20 +162,25 @@ def dissect(packet: bytes) -> Dissection:
     if ip.plen and _IPV6_HEADER + ip.plen > len(packet):
         problems.append(f"payload length says {ip.plen} bytes, packet carries {len(packet) - _IPV6_HEADER}")
     offset, next_header, fragmented = _IPV6_HEADER, ip.nxt, False
-    while next_header in dpkt.ip6.EXT_HDRS and next_header != 50 and offset < end:
+    while next_header in _EXTENSIONS and offset < end:
+        if len(layers) > MAX_EXTENSIONS:
+            problems.append(f"more than {MAX_EXTENSIONS} extension headers: the rest is not decoded")
+            layers.append(_data_layer("Undecoded", packet, offset, end))
+            return Dissection(packet, tuple(layers), tuple(problems), next_header)
         try:
-            layer, next_header, fragmented = _extension_layer(packet[:end], offset, next_header)
-        except (dpkt.UnpackError, struct.error, IndexError) as error:
+            layer, following, fragmented = _extension_layer(packet, offset, end, next_header)
+        except (struct.error, IndexError) as error:
             problems.append(f"{protocol_name(next_header)} header truncated ({error})")
             layers.append(_data_layer("Undecoded", packet, offset, end))
-            return Dissection(packet, tuple(layers), tuple(problems))
+            return Dissection(packet, tuple(layers), tuple(problems), next_header)
         layers.append(layer)
         offset += layer.length
-    upper = _upper_layers(packet, ip, offset, end, next_header, fragmented, problems)
+        next_header = following
+    upper = _upper_layers(packet, ip, offset, end, next_header, fragmented, problems, checksums)
     layers.extend(upper)
     if end < len(packet):
         layers.append(_data_layer("Trailer", packet, end, len(packet)))
-    return Dissection(packet, tuple(layers), tuple(problems))
+    return Dissection(packet, tuple(layers), tuple(problems), next_header)
 
 
 def _ipv6_layer(packet: bytes, ip: _Fixed) -> Layer:
@@ -163,39 +200,51 @@ def _ipv6_layer(packet: bytes, ip: _Fixed) -> Layer:
     return b.done(f"{src.compressed} -> {dst.compressed}, hop limit {ip.hlim}", _IPV6_HEADER)
 
 
-def _extension_layer(packet: bytes, offset: int, kind: int) -> tuple[Layer, int, bool]:
-    """Decode the extension header at offset; return it, the next header and whether it fragments."""
-    header = dpkt.ip6.EXT_HDRS_CLS[kind](packet[offset:])
-    length = header.length
-    if offset + length > len(packet):
-        raise dpkt.NeedData(f"needs {length} bytes at {offset}")
+def _extension_layer(packet: bytes, offset: int, end: int, kind: int) -> tuple[Layer, int, bool]:
+    """Decode the extension header at offset; return it, the next header and whether it fragments.
+
+    Read in place with struct (RFC 8200 4): no copy of the rest of the packet, so a chain of headers
+    costs time linear in its length.
+    """
+    following, size_field = packet[offset], packet[offset + 1]
+    if kind == 44:
+        length = 8
+    elif kind == 51:
+        length = (size_field + 2) * 4  # AH counts 4-byte units, minus 2 (RFC 4302)
+    else:
+        length = (size_field + 1) * 8
+    if offset + length > end:
+        raise IndexError(f"needs {length} bytes at {offset}, the packet ends at {end}")
     b = _Builder(protocol_name(kind), offset)
-    b.add("Next header", header.nxt, offset, 1, f"{header.nxt} ({protocol_name(header.nxt)})")
+    b.add("Next header", following, offset, 1, f"{following} ({protocol_name(following)})")
     fragmented = False
     if kind == 44:
-        frag_off, more = header.frag_off, header.m_flag
-        b.add("Reserved", packet[offset + 1], offset + 1, 1)
+        offset_and_flags, ident = struct.unpack_from("!HI", packet, offset + 2)
+        frag_off, more = offset_and_flags >> 3, offset_and_flags & 1
+        b.add("Reserved", size_field, offset + 1, 1)
         b.add("Fragment offset", frag_off, offset + 2, 2, f"{frag_off} ({frag_off * 8} bytes)")
         b.add("More fragments", more, offset + 3, 1, "yes" if more else "no")
-        b.add("Identification", header.id, offset + 4, 4, f"0x{header.id:08x}")
+        b.add("Identification", ident, offset + 4, 4, f"0x{ident:08x}")
         fragmented = frag_off > 0 or bool(more)
-        summary = f"offset {frag_off * 8}, {'more follow' if more else 'last'}, id 0x{header.id:08x}"
+        summary = f"offset {frag_off * 8}, {'more follow' if more else 'last'}, id 0x{ident:08x}"
     else:
-        b.add("Header length", packet[offset + 1], offset + 1, 1, f"{packet[offset + 1]} ({length} bytes)")
+        b.add("Header length", size_field, offset + 1, 1, f"{size_field} ({length} bytes)")
         if kind == 43:
-            b.add("Routing type", header.type, offset + 2, 1)
-            b.add("Segments left", header.segs_left, offset + 3, 1)
-            b.add("Data", packet[offset + 4:offset + length], offset + 4, length - 4,
-                  _short_hex(packet[offset + 4:offset + length]))
-            summary = f"type {header.type}, {header.segs_left} segments left"
+            routing_type, segments_left = packet[offset + 2], packet[offset + 3]
+            data = packet[offset + 4:offset + length]
+            b.add("Routing type", routing_type, offset + 2, 1)
+            b.add("Segments left", segments_left, offset + 3, 1)
+            b.add("Data", data, offset + 4, length - 4, _short_hex(data))
+            summary = f"type {routing_type}, {segments_left} segments left"
         elif kind == 51:
-            b.add("SPI", header.spi, offset + 4, 4, f"0x{header.spi:08x}")
-            b.add("Sequence", header.seq, offset + 8, 4)
-            summary = f"SPI 0x{header.spi:08x}"
+            spi, seq = struct.unpack_from("!II", packet, offset + 4)
+            b.add("SPI", spi, offset + 4, 4, f"0x{spi:08x}")
+            b.add("Sequence", seq, offset + 8, 4)
+            summary = f"SPI 0x{spi:08x}"
         else:
             options = _options(b, packet, offset + 2, offset + length)
             summary = ", ".join(options) or "no options"
-    return b.done(summary, length), header.nxt, fragmented
+    return b.done(summary, length), following, fragmented
 
 
 def _options(b: _Builder, packet: bytes, start: int, end: int) -> list[str]:
@@ -219,7 +268,7 @@ def _options(b: _Builder, packet: bytes, start: int, end: int) -> list[str]:
 
 
 def _upper_layers(packet: bytes, ip: _Fixed, offset: int, end: int, kind: int,
-                  fragmented: bool, problems: list[str]) -> list[Layer]:
+                  fragmented: bool, problems: list[str], checksums: bool) -> list[Layer]:
     body = packet[offset:end]
     if kind == 59 or offset >= end:
         return []
@@ -234,7 +283,7 @@ def _upper_layers(packet: bytes, ip: _Fixed, offset: int, end: int, kind: int,
     except (dpkt.UnpackError, struct.error, IndexError) as error:
         problems.append(f"{protocol_name(kind)} header truncated ({error})")
         return [_data_layer("Undecoded", packet, offset, end)]
-    if not _checksum_ok(ip.src, ip.dst, kind, body):
+    if checksums and not _checksum_ok(ip.src, ip.dst, kind, body):
         problems.append(f"{protocol_name(kind)} checksum is wrong")
     return layers
 
@@ -245,23 +294,26 @@ def _checksum_field(b: _Builder, packet: bytes, at: int) -> None:
 
 
 def _icmp6_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
-    icmp = dpkt.icmp6.ICMP6(packet[offset:end])
+    # Read in place: dpkt would parse an error message's invoking packet as IPv6 again.
+    if end - offset < 4:
+        raise IndexError(f"ICMPv6 needs 4 bytes, {end - offset} left")
+    kind, code = packet[offset], packet[offset + 1]
     b = _Builder("ICMPv6", offset)
-    name = _ICMP6_TYPES.get(icmp.type, f"type {icmp.type}")
-    b.add("Type", icmp.type, offset, 1, f"{icmp.type} ({name})")
-    b.add("Code", icmp.code, offset + 1, 1)
+    name = _ICMP6_TYPES.get(kind, f"type {kind}")
+    b.add("Type", kind, offset, 1, f"{kind} ({name})")
+    b.add("Code", code, offset + 1, 1)
     _checksum_field(b, packet, offset + 2)
     summary, header = name, 4
-    if icmp.type in (128, 129):
+    if kind in (128, 129):
         ident, seq = struct.unpack_from("!HH", packet, offset + 4)
         b.add("Identifier", ident, offset + 4, 2)
         b.add("Sequence", seq, offset + 6, 2)
         summary, header = f"{name} id={ident} seq={seq}", 8
-    elif icmp.type == 2:
+    elif kind == 2:
         (mtu,) = struct.unpack_from("!I", packet, offset + 4)
         b.add("MTU", mtu, offset + 4, 4)
         summary, header = f"{name} mtu={mtu}", 8
-    elif icmp.type in (135, 136) and end - offset >= 24:
+    elif kind in (135, 136) and end - offset >= 24:
         target = ipaddress.IPv6Address(packet[offset + 8:offset + 24]).compressed
         b.add("Flags", packet[offset + 4], offset + 4, 4, f"0x{packet[offset + 4]:02x}")
         b.add("Target", target, offset + 8, 16)
@@ -270,9 +322,11 @@ def _icmp6_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
         rest = packet[offset + 4:offset + 8]
         b.add("Rest of header", rest, offset + 4, 4, rest.hex())
         header = 8
+    if code and kind not in (128, 129):
+        summary += f" code={code}"
     layers = [b.done(summary, min(header, end - offset))]
     if offset + header < end:
-        label = "Invoking packet" if icmp.type in (1, 2, 3, 4) else "Data"
+        label = "Invoking packet" if kind in (1, 2, 3, 4) else "Data"
         layers.append(_data_layer(label, packet, offset + header, end))
     return layers
 
@@ -338,11 +392,13 @@ def _short_hex(data: bytes, limit: int = 16) -> str:
 
 
 def _checksum_ok(src: bytes, dst: bytes, kind: int, body: bytes) -> bool:
-    """Verify an upper-layer checksum over the IPv6 pseudo-header (RFC 8200 8.1)."""
+    """Verify an upper-layer checksum over the IPv6 pseudo-header (RFC 8200 8.1).
+
+    The ones' complement sum of 16-bit words is the bytes read as one big number modulo 0xFFFF
+    (2**16 is 1 modulo 0xFFFF), so one C-speed modulo does the whole sum; it comes out as 0xFFFF,
+    that is 0 here, exactly when the checksum holds (the pseudo-header is never all zeros).
+    """
     data = src + dst + struct.pack("!I3xB", len(body), kind) + body
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total == 0xFFFF
+    return int.from_bytes(data, "big") % 0xFFFF == 0
