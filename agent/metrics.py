@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -19,22 +19,55 @@ from agent.heartbeat import Heartbeat
 
 READ_OPERATIONS = ("get", "list", "head")
 WRITE_OPERATIONS = ("put", "delete")
+UNBILLED_ERRORS = ("unreachable", "timeout")
+"""Requests that failed before the service could answer them cost nothing."""
+PriceOf = Callable[[str, str, int], float]
+"""Dollars for one request: (service, operation, payload bytes) -> dollars."""
 
 
 class Stats:
-    """Thread-safe counters of one node; cheap to bump, cheap to copy."""
+    """Thread-safe counters of one node; cheap to bump, cheap to copy.
 
-    def __init__(self) -> None:
+    Requests are counted by (service, operation) for every service the node talks to (s3, sqs),
+    priced as they are counted when a price function is given, so the cost is known at any time.
+    """
+
+    def __init__(self, price: PriceOf | None = None) -> None:
         self._lock = threading.Lock()
+        self._price = price
         self.packets_out = 0
         self.bytes_out = 0
         self.packets_in = 0
         self.bytes_in = 0
-        self.s3_ops: Counter[str] = Counter()
-        self.s3_errors: Counter[tuple[str, str]] = Counter()
+        self.packets_read = 0
+        self.undeletable = 0
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.errors: Counter[tuple[str, str, str]] = Counter()
+        self.dollars: dict[tuple[str, str], float] = {}
         self.dropped: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
-        self._latency: dict[str, deque[float]] = {}
+        self._latency: dict[tuple[str, str], deque[float]] = {}
+
+    @property
+    def s3_ops(self) -> Counter[str]:
+        """S3 requests by operation."""
+        with self._lock:
+            return Counter({op: n for (service, op), n in self.requests.items() if service == "s3"})
+
+    @property
+    def s3_errors(self) -> Counter[tuple[str, str]]:
+        """Failed S3 requests by (operation, kind)."""
+        with self._lock:
+            return Counter({(op, kind): n for (service, op, kind), n in self.errors.items() if service == "s3"})
+
+    def read_from_device(self) -> None:
+        """One packet read from the device: it will be egressed, ignored or dropped, exactly once."""
+        with self._lock:
+            self.packets_read += 1
+
+    def undeletable_object(self) -> None:
+        with self._lock:
+            self.undeletable += 1
 
     def egressed(self, packets: int, size: int) -> None:
         with self._lock:
@@ -54,19 +87,23 @@ class Stats:
         with self._lock:
             self.ignored[reason] += 1
 
-    def s3_request(self, operation: str, seconds: float, error_kind: str = "") -> None:
-        """Count one S3 request, its latency, and its failure if it failed."""
+    def request(self, service: str, operation: str, seconds: float, error_kind: str = "", payload: int = 0) -> None:
+        """Count one request, its latency and cost, and its failure if it failed."""
+        billed = error_kind not in UNBILLED_ERRORS
+        dollars = self._price(service, operation, payload) if self._price is not None and billed else 0.0
         with self._lock:
-            self.s3_ops[operation] += 1
+            self.requests[(service, operation)] += 1
+            if dollars:
+                self.dollars[(service, operation)] = self.dollars.get((service, operation), 0.0) + dollars
             if error_kind:
-                self.s3_errors[(operation, error_kind)] += 1
+                self.errors[(service, operation, error_kind)] += 1
             else:
-                self._latency.setdefault(operation, deque(maxlen=64)).append(seconds)
+                self._latency.setdefault((service, operation), deque(maxlen=64)).append(seconds)
 
-    def latency_medians(self) -> dict[str, float]:
+    def latency_medians(self, service: str = "s3") -> dict[str, float]:
         """Median of the recent successful requests' latency, by operation."""
         with self._lock:
-            samples = {op: list(values) for op, values in self._latency.items() if values}
+            samples = {op: list(values) for (name, op), values in self._latency.items() if name == service and values}
         return {op: statistics.median(values) for op, values in samples.items()}
 
     def copy(self) -> dict[str, Any]:
@@ -77,8 +114,11 @@ class Stats:
                 "bytes_out": self.bytes_out,
                 "packets_in": self.packets_in,
                 "bytes_in": self.bytes_in,
-                "s3_ops": dict(self.s3_ops),
-                "s3_errors": dict(self.s3_errors),
+                "packets_read": self.packets_read,
+                "undeletable": self.undeletable,
+                "requests": dict(self.requests),
+                "errors": dict(self.errors),
+                "dollars": dict(self.dollars),
                 "dropped": dict(self.dropped),
                 "ignored": dict(self.ignored),
             }
@@ -99,6 +139,9 @@ class NodeCollector(Collector):
             ("bytes_egressed", data["bytes_out"], "Bytes of IPv6 packets put into the bucket."),
             ("packets_ingressed", data["packets_in"], "IPv6 packets taken from the bucket and delivered."),
             ("bytes_ingressed", data["bytes_in"], "Bytes of IPv6 packets delivered from the bucket."),
+            ("packets_read", data["packets_read"],
+             "Packets read from the device; each is egressed, ignored or dropped."),
+            ("undeletable_objects", data["undeletable"], "Handled objects the bucket would not delete (given up)."),
         ):
             yield CounterMetricFamily(f"hoshino_{stem}", doc, value=value)
         for stem, counts, doc in (
@@ -109,26 +152,38 @@ class NodeCollector(Collector):
             for reason, count in sorted(counts.items()):
                 family.add_metric([reason], count)
             yield family
-        ops = data["s3_ops"]
+        requests = data["requests"]
         for stem, names, doc in (
             ("s3_read_operations", READ_OPERATIONS, "S3 read requests, by operation."),
             ("s3_write_operations", WRITE_OPERATIONS, "S3 write requests, by operation."),
         ):
             family = CounterMetricFamily(f"hoshino_{stem}", doc, labels=["operation"])
             for name in names:
-                family.add_metric([name], ops.get(name, 0))
+                family.add_metric([name], requests.get(("s3", name), 0))
             yield family
-        errors = CounterMetricFamily(
-            "hoshino_s3_errors", "Failed S3 requests, by operation and kind.", labels=["operation", "kind"]
-        )
-        for (operation, kind), count in sorted(data["s3_errors"].items()):
-            errors.add_metric([operation, kind], count)
-        yield errors
+        sqs = CounterMetricFamily("hoshino_sqs_requests", "SQS requests (the doorbell), by operation.",
+                                  labels=["operation"])
+        for (service, operation), count in sorted(requests.items()):
+            if service == "sqs":
+                sqs.add_metric([operation], count)
+        yield sqs
+        for service in ("s3", "sqs"):
+            errors = CounterMetricFamily(f"hoshino_{service}_errors", f"Failed {service.upper()} requests, by "
+                                         "operation and kind.", labels=["operation", "kind"])
+            for (name, operation, kind), count in sorted(data["errors"].items()):
+                if name == service:
+                    errors.add_metric([operation, kind], count)
+            yield errors
+        cost = CounterMetricFamily("hoshino_estimated_cost_dollars", "What the node's requests cost, estimated "
+                                   "at its price table, by service and operation.", labels=["service", "operation"])
+        for (service, operation), dollars in sorted(data["dollars"].items()):
+            cost.add_metric([service, operation], dollars)
+        yield cost
         yield GaugeMetricFamily(
             "hoshino_heartbeat_interval_seconds", "Seconds between inbox polls now.", value=self._heartbeat.interval
         )
         yield CounterMetricFamily(
-            "hoshino_heartbeat_missed_beats", "Polls that outlasted the interval, so the rate backed off.",
+            "hoshino_heartbeat_missed_beats", "Polls skipped because the receive pipeline was full.",
             value=self._heartbeat.missed,
         )
         info = GaugeMetricFamily("hoshino_info", "The node's identity.", labels=[*self._info, "version"])

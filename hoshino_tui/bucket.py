@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,7 +26,7 @@ class ObjectInfoLike(Protocol):
 class StoreLike(Protocol):
     """The read side of agent.store.Store."""
 
-    def list_objects(self, prefix: str = "", max_keys: int = 1000) -> Sequence[ObjectInfoLike]: ...
+    def list_objects(self, prefix: str = "", max_keys: int = 1000) -> Iterable[ObjectInfoLike]: ...
 
     def get(self, key: str) -> bytes | None:
         """The object's body, or None once it is gone (delivered and deleted)."""
@@ -68,7 +68,7 @@ class MemoryStore:
         return item[0] if item else None
 
 
-def describe(infos: Sequence[ObjectInfoLike], key_prefix: str = "") -> list[BucketObject]:
+def describe(infos: Iterable[ObjectInfoLike], key_prefix: str = "") -> list[BucketObject]:
     """Parse each listed key and sort by destination, then send order (ULIDs sort by time)."""
     objects = []
     for info in infos:

@@ -48,11 +48,11 @@ def _make_node(config: Config, events: EventQueue) -> NodeControl:
 
 
 def _make_store(config: Config) -> StoreLike:
-    from agent.store import Store
+    from agent.transport import open_bucket
 
-    store = Store(config.bucket, config.endpoint_url, config.region)
-    store.check_bucket()
-    return store
+    bucket = open_bucket(config.bucket, config.endpoint_url, config.region)
+    bucket.check_access(config.key_prefix)
+    return bucket
 
 
 def clean_up_on_hang_up(app: HoshinoApp, clean_up: Callable[[], None] = lambda: None) -> None:

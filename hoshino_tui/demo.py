@@ -42,11 +42,11 @@ class Demo:
 
     def make_store(self) -> StoreLike:
         """The lab's bucket, for the inspector."""
-        from agent.store import Store
+        from agent.transport import open_bucket
 
         if self.config is None:
             raise RuntimeError("the lab is not up yet")
-        return Store(self.config.bucket, self.config.endpoint_url, self.config.region)
+        return open_bucket(self.config.bucket, self.config.endpoint_url, self.config.region)
 
     def close(self) -> None:
         """Remove everything the lab made; the node has stopped by now."""

@@ -13,7 +13,7 @@ from agent import wire
 from agent.config import Config
 from agent.lab import S3Server
 from agent.lab.recorded import LOCAL, PEER, echo, sample_packets
-from agent.store import Store
+from agent.transport import open_bucket
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.hex_view import HexView
@@ -44,7 +44,7 @@ def fill(s3_server: S3Server, bucket: str) -> dict[str, bytes]:
 
 def inspector_app(s3_server: S3Server, bucket: str, pcap_dir: Path) -> HoshinoApp:
     config = Config(bucket=bucket, endpoint_url=s3_server.endpoint_url, key_prefix=PREFIX)
-    return HoshinoApp(config=config, store_factory=lambda: Store(bucket, s3_server.endpoint_url),
+    return HoshinoApp(config=config, store_factory=lambda: open_bucket(bucket, s3_server.endpoint_url),
                       inspect_only=True, pcap_dir=pcap_dir)
 
 
@@ -52,7 +52,7 @@ async def select(pilot: Pilot[None], screen: InspectorScreen, row: int) -> None:
     table = screen.query_one(ObjectTable)
     table.move_cursor(row=row)
     await wait_for(pilot, lambda: screen.current == table.objects[row] and bool(screen.dissections)
-                   and screen.dissections[0].packet == wire.decode(screen.bodies[table.objects[row].key])[0])
+                   and screen.dissections[0].packet == wire.decode(screen.bodies[table.objects[row].key]).packets[0])
 
 
 async def listed(pilot: Pilot[None], count: int) -> tuple[InspectorScreen, ObjectTable]:
@@ -123,17 +123,18 @@ async def test_pcap_export_reads_back_byte_for_byte(s3_server: S3Server, bucket:
         await wait_for(pilot, lambda: any(tmp_path.glob("hoshino-object-*.pcap")))
         await pilot.pause(0.2)
 
-    expected_all = [packet for obj in objects for packet in wire.decode(bodies[obj.key])]
+    expected_all = [packet for obj in objects for packet in wire.decode(bodies[obj.key]).packets]
     with next(tmp_path.glob("hoshino-all-*.pcap")).open("rb") as file:
         reader = dpkt.pcap.Reader(file)
         assert reader.datalink() == 101
         read = [(ts, bytes(data)) for ts, data in reader]
     assert [data for _, data in read] == expected_all
-    sent = [obj.sent_at.timestamp() for obj in objects for _ in wire.decode(bodies[obj.key]) if obj.sent_at]
+    sent = [obj.sent_at.timestamp() for obj in objects for _ in wire.decode(bodies[obj.key]).packets if obj.sent_at]
     assert [round(ts, 3) for ts, _ in read] == [round(ts, 3) for ts in sent]
 
     with next(tmp_path.glob("hoshino-object-*.pcap")).open("rb") as file:
-        assert [bytes(data) for _, data in dpkt.pcap.Reader(file)] == wire.decode(bodies[objects[bundle_row].key])
+        written = [bytes(data) for _, data in dpkt.pcap.Reader(file)]
+    assert written == wire.decode(bodies[objects[bundle_row].key]).packets
 
 
 async def test_a_bucket_that_cannot_be_listed_is_reported(s3_server: S3Server, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ class InspectorScreen(Screen[None]):
                 if body is None:
                     continue  # delivered since the listing: nothing left to write
                 stamp = (obj.sent_at or obj.last_modified).timestamp()
-                packets.extend((stamp, packet) for packet in wire.decode(body))
+                packets.extend((stamp, packet) for packet in wire.decode(body).packets)
             write_pcap(path, packets)
         except Exception as error:
             self.post_message(BucketFailed(f"writing {path} failed: {error}"))
@@ -151,7 +151,7 @@ class InspectorScreen(Screen[None]):
         tree, hex_view = self.query_one(LayerTree), self.query_one(HexView)
         kind = wire.body_format(message.body)
         try:
-            packets = wire.decode(message.body)
+            packets = wire.decode(message.body).packets
         except wire.WireError as error:
             self.dissections = []
             tree.show([], note=f"{kind}: {error}")

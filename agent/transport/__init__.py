@@ -1,0 +1,46 @@
+"""The transport: where packets travel (a bucket) and how a receiver learns of them (a doorbell).
+
+Chosen here, once, from the node's settings; the loops see only the interfaces of
+agent.transport.base, and every request goes through one guard that counts, prices and retries.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from agent.metrics import Stats
+from agent.transport.base import Bell, Bucket, Doorbell, Listing, ObjectInfo, StoreError
+from agent.transport.guard import Guard, GuardedBucket
+from agent.transport.memory import MemoryBucket
+from agent.transport.s3 import S3Bucket, client
+from agent.transport.sqs import LONG_POLL, DoorbellError, SqsDoorbell
+
+__all__ = [
+    "Bell",
+    "Bucket",
+    "Doorbell",
+    "DoorbellError",
+    "Guard",
+    "GuardedBucket",
+    "Listing",
+    "MemoryBucket",
+    "ObjectInfo",
+    "StoreError",
+    "open_bucket",
+    "open_doorbell",
+]
+
+
+def open_bucket(bucket: str, endpoint_url: str | None = None, region: str | None = None,
+                guard: Guard | None = None) -> GuardedBucket:
+    """The S3 bucket (AWS or any S3-compatible endpoint), every request through the guard (or one of its own)."""
+    return GuardedBucket(S3Bucket(bucket, endpoint_url, region), guard or Guard(Stats()))
+
+
+def open_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,
+                  key_prefix: str = "") -> SqsDoorbell:
+    """This node's SQS doorbell, its queue found or created; raise DoorbellError when it cannot be had."""
+    doorbell = SqsDoorbell(client("sqs", endpoint_url, region, read_timeout=LONG_POLL + 10), guard, address,
+                           key_prefix)
+    doorbell.open()
+    return doorbell

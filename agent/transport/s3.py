@@ -1,0 +1,90 @@
+"""A bucket on S3 or any S3-compatible API, through one boto3 client shared between threads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+import botocore.config
+
+from agent.transport.base import LIST_LIMIT, Listing, ObjectInfo
+from agent.wire import MAX_OBJECT_BYTES
+
+CLIENT_CONFIG = botocore.config.Config(
+    retries={"total_max_attempts": 1},  # retries are the guard's, so every request is counted
+    connect_timeout=2,
+    read_timeout=10,
+    max_pool_connections=32,
+    tcp_keepalive=True,
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
+)
+"""How every client of the agent talks to AWS: no hidden retries, short connect timeout, a wide pool."""
+
+
+def client(service: str, endpoint_url: str | None, region: str | None, read_timeout: float | None = None) -> Any:
+    """A boto3 client with the agent's settings (a long poll needs a longer read timeout)."""
+    config = CLIENT_CONFIG if read_timeout is None else CLIENT_CONFIG.merge(
+        botocore.config.Config(read_timeout=read_timeout))
+    session: Any = boto3.session.Session(region_name=region)  # Any: the stubs know each service by name only
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+class S3Bucket:
+    """Raw S3 requests, one each; failures raise what boto3 raises (the guard classifies them)."""
+
+    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None) -> None:
+        self.client = client("s3", endpoint_url, region)
+        self._bucket = bucket
+
+    @property
+    def name(self) -> str:
+        return self._bucket
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.client.meta.endpoint_url)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self._bucket, Key=key, Body=body)
+
+    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "") -> Listing:
+        arguments: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if start_after:
+            arguments["StartAfter"] = start_after
+        response = self.client.list_objects_v2(**arguments)
+        return Listing(
+            tuple(ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"])
+                  for item in response.get("Contents", [])),
+            bool(response.get("IsTruncated")),
+        )
+
+    def get(self, key: str, limit: int = MAX_OBJECT_BYTES) -> bytes | None:
+        # A ranged read: whatever the listing said, no more than limit + 1 bytes cross the wire.
+        try:
+            response = self.client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{limit}")
+        except self.client.exceptions.NoSuchKey:
+            return None
+        except self.client.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # an empty object: no byte 0 to start the range at
+            raise
+        with response["Body"] as body:
+            data: bytes = body.read(limit + 1)
+        return data
+
+    def delete(self, keys: Sequence[str]) -> list[str]:
+        response = self.client.delete_objects(
+            Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+        )
+        return [error["Key"] for error in response.get("Errors", [])]
+
+    def delete_one(self, key: str) -> None:
+        self.client.delete_object(Bucket=self._bucket, Key=key)
+
+    def check_access(self, prefix: str) -> None:
+        # A listing of our own inbox, not HeadBucket: a least-privilege policy lets a node list its
+        # inbox only, and HeadBucket needs the bucket-wide permission.
+        self.list_objects(prefix, max_keys=1)
+

@@ -1,0 +1,150 @@
+"""The SQS doorbell: a sender rings the receiver's queue with the keys it put; the receiver long-polls.
+
+An idle receiver then costs one ReceiveMessage every 20 seconds instead of a LIST per heartbeat,
+and a packet is fetched as soon as its bell rings instead of at the next poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import re
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from agent.transport.base import Bell, StoreError
+from agent.transport.guard import Guard
+
+LONG_POLL = 20
+"""Seconds a ReceiveMessage waits for a bell: SQS's longest."""
+QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": "60", "ReceiveMessageWaitTimeSeconds": str(LONG_POLL),
+                    "VisibilityTimeout": "30"}
+"""A queue the node creates for itself: bells are worthless after a minute (SQS's shortest retention)."""
+MISSING_QUEUE_TTL = 60.0
+"""How long a destination without a queue (a polling node) is not rung before asking again."""
+FORMAT = 1
+
+
+class DoorbellError(RuntimeError):
+    """The doorbell cannot be used; the node polls instead."""
+
+
+def queue_name(key_prefix: str, address: ipaddress.IPv6Address) -> str:
+    """The queue of the node at address: hoshino-{prefix-}{address with ':' as '-'} (docs/wire-format.md)."""
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key_prefix.rstrip("/"))
+    name = f"hoshino-{prefix + '-' if prefix else ''}{address.compressed.replace(':', '-')}"
+    if len(name) > 80:
+        raise DoorbellError(f"queue name {name!r} is over SQS's 80 characters: shorten --key-prefix")
+    return name
+
+
+def encode_bells(bells: Sequence[Bell]) -> str:
+    return json.dumps({"v": FORMAT, "bells": [[bell.key, bell.size] for bell in bells]}, separators=(",", ":"))
+
+
+def decode_bells(text: str) -> list[Bell]:
+    """The bells of one message; ValueError when it is not one of ours."""
+    message = json.loads(text)
+    if not isinstance(message, dict) or message.get("v") != FORMAT or not isinstance(message.get("bells"), list):
+        raise ValueError("not a bell message")
+    bells = []
+    for entry in message["bells"]:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], int) and not isinstance(entry[1], bool)):
+            raise ValueError(f"not a bell: {entry!r}")
+        bells.append(Bell(entry[0], entry[1]))
+    return bells
+
+
+class SqsDoorbell:
+    """Each node's queue is named from its address; its own is created if missing."""
+
+    def __init__(self, client: Any, guard: Guard, address: ipaddress.IPv6Address, key_prefix: str = "") -> None:
+        self.client = client
+        self.guard = guard
+        self.address = address
+        self.key_prefix = key_prefix
+        self.name = queue_name(key_prefix, address)
+        self.url = ""
+        self._urls: dict[ipaddress.IPv6Address, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._deleter = ThreadPoolExecutor(1, thread_name_prefix="hoshino-bell-delete")
+        self._closing = False
+
+    def open(self) -> None:
+        """Find this node's queue, or create it; raise DoorbellError naming why it cannot be used."""
+        try:
+            try:
+                self.url = self._get_url(self.name)
+            except StoreError as error:
+                if error.kind != "no_queue":
+                    raise
+                self.url = self.guard.call("sqs", "create", lambda: self.client.create_queue(
+                    QueueName=self.name, Attributes=QUEUE_ATTRIBUTES)["QueueUrl"], attempts=2)
+        except StoreError as error:
+            raise DoorbellError(f"SQS queue {self.name}: {error}") from None
+
+    def _get_url(self, name: str) -> str:
+        url: str = self.guard.call("sqs", "get_url", lambda: self.client.get_queue_url(QueueName=name)["QueueUrl"],
+                                   attempts=2)
+        return url
+
+    def _url_of(self, destination: ipaddress.IPv6Address) -> str:
+        """The destination's queue URL ('' when it has none: it polls), asked again now and then."""
+        with self._lock:
+            cached = self._urls.get(destination)
+        if cached is not None and (cached[0] or time.monotonic() < cached[1]):
+            return cached[0]
+        try:
+            url = self._get_url(queue_name(self.key_prefix, destination))
+        except StoreError as error:
+            if error.kind not in ("no_queue", "denied"):
+                raise
+            url = ""
+        with self._lock:
+            self._urls[destination] = (url, time.monotonic() + MISSING_QUEUE_TTL)
+        return url
+
+    def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> None:
+        url = self._url_of(destination)
+        if url:
+            body = encode_bells(bells)
+            self.guard.call("sqs", "send", lambda: self.client.send_message(QueueUrl=url, MessageBody=body),
+                            attempts=2, payload=len(body))
+
+    def wait(self, timeout: float, stop: threading.Event) -> list[Bell]:
+        if stop.is_set() or self._closing:
+            return []
+        seconds = int(min(LONG_POLL, max(0.0, timeout)))
+        response = self.guard.call("sqs", "receive", lambda: self.client.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=seconds), attempts=1)
+        messages = response.get("Messages", [])
+        if messages:
+            entries = [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)]
+            self._deleter.submit(self._delete, entries)
+        bells: list[Bell] = []
+        for message in messages:
+            try:
+                bells.extend(decode_bells(message.get("Body", "")))
+            except ValueError:
+                self.guard.stats.drop("bad_bell")
+        return bells
+
+    def _delete(self, entries: list[dict[str, str]]) -> None:
+        # A bell delivered twice costs one GET: it is never handled twice.
+        with contextlib.suppress(StoreError):
+            self.guard.call("sqs", "delete", lambda: self.client.delete_message_batch(
+                QueueUrl=self.url, Entries=entries), attempts=2)
+
+    def close(self) -> None:
+        """Wake a receiver blocked in its long poll (a bell to itself), and let pending deletes finish."""
+        self._closing = True
+        if self.url:
+            with contextlib.suppress(StoreError):
+                self.guard.call("sqs", "send", lambda: self.client.send_message(
+                    QueueUrl=self.url, MessageBody=encode_bells([])), attempts=1)
+        self._deleter.shutdown(wait=True)
