@@ -52,6 +52,13 @@ def parse_network(text: str) -> ipaddress.IPv6Network:
     return network
 
 
+def parse_wakeup(text: str) -> str:
+    """'poll' or 'sqs'."""
+    if text not in ("poll", "sqs"):
+        raise argparse.ArgumentTypeError(f"--wakeup takes poll or sqs, not {text!r}")
+    return text
+
+
 def parse_address(text: str) -> ipaddress.IPv6Address:
     """Parse an IPv6 address."""
     try:
@@ -77,9 +84,13 @@ class Config:
     fastest_poll: float = 0.001
     metrics_listen: tuple[str, int] | None = ("::", 8081)
     netns: str | None = None
-    egress_queue: int = 1024
-    """Packets waiting to be PUT, at most: 1024 at the default MTU bound the queue to ~54 MB."""
-    bundle_bytes: int = 1 << 20
+    max_age: float = 10.0
+    """Objects sent longer ago than this (by their key's ULID) are refused as stale."""
+    wakeup: str = "poll"
+    """How a receiver learns of new objects: 'poll' (LIST on a heartbeat) or 'sqs' (a doorbell)."""
+    sqs_endpoint_url: str | None = None
+    prices: str = "aws-s3-standard"
+    """A price table's name or a TOML file, for the cost estimate."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,16 @@ FLAGS = [
          f"Prometheus metrics address, or 'off' (default {DEFAULT_METRICS})", DEFAULT_METRICS, parse_listen),
     Flag("--netns", "HOSHINO_NETNS", "NAME",
          "existing network namespace for the device and metrics listener (S3 traffic stays here)"),
+    Flag("--max-age", "HOSHINO_MAX_AGE", "DURATION",
+         "refuse objects sent longer ago than this (default 10s; 2s of clock skew allowed)", "10s", parse_duration),
+    Flag("--wakeup", "HOSHINO_WAKEUP", "poll|sqs",
+         "how new objects are noticed: LIST on a heartbeat, or an SQS doorbell (default poll)", "poll",
+         parse_wakeup),
+    Flag("--sqs-endpoint-url", "HOSHINO_SQS_ENDPOINT_URL", "URL",
+         "SQS endpoint for the doorbell (default: the --endpoint-url, else boto3's chain)"),
+    Flag("--prices", "HOSHINO_PRICES", "NAME|FILE",
+         "price table for the cost estimate: aws-s3-standard, aws-s3-express, cloudflare-r2 or a TOML file "
+         "(default aws-s3-standard)", "aws-s3-standard"),
 ]
 
 
@@ -137,6 +158,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise ConfigError("no bucket: pass --bucket NAME or set HOSHINO_BUCKET")
     if not 1280 <= args.mtu <= 65535:
         raise ConfigError(f"--mtu {args.mtu}: IPv6 needs 1280 to 65535")
+    if args.max_age <= 0:
+        raise ConfigError("--max-age must be above zero")
     if args.fastest_poll <= 0 or args.fastest_poll > args.slowest_poll:
         raise ConfigError("--fastest-poll must be above zero and no slower than --slowest-poll")
     return Config(
@@ -153,4 +176,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         fastest_poll=args.fastest_poll,
         metrics_listen=args.metrics_listen,
         netns=args.netns or None,
+        max_age=args.max_age,
+        wakeup=args.wakeup,
+        sqs_endpoint_url=args.sqs_endpoint_url or args.endpoint_url or None,
+        prices=args.prices,
     )

@@ -1,118 +1,265 @@
-"""The egress loop: packets from the device, classified, bundled per destination, PUT into the bucket."""
+"""The send path: packets from the device, checked, gathered per destination, PUT several at a time.
+
+A packet for a destination with nothing in flight leaves at once, so a lone ping pays no wait.
+While PUTs to a destination are in flight, its packets gather into one object (up to bundle_bytes
+and MAX_BUNDLE_PACKETS). When a destination's objects keep carrying many packets the flow is dense
+(a bulk transfer, or the ACKs that answer one), and its objects are spaced further apart, up to
+max_spacing: fewer, larger objects, so a gigabyte costs a few thousand requests, not a million.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from agent import packets, wire
 from agent.events import Event, Verdict
 from agent.heartbeat import Heartbeat
 from agent.metrics import Stats
-from agent.store import Store, StoreError
+from agent.recent import CarriedObject, RecentObjects
+from agent.transport.base import Bell, Bucket, Doorbell, StoreError
 
 Publish = Callable[[Event], None]
+Seal = Callable[[str, bytes], bytes]
+"""(object key, body) -> the sealed body to put under that key."""
+DENSE = 4
+"""An object of at least this many packets means the flow is dense: space the next one further."""
+SPACING_STEP = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class EgressSettings:
+    """What the send path needs to know of its node."""
+
+    address: ipaddress.IPv6Address
+    network: ipaddress.IPv6Network
+    mtu: int
+    key_prefix: str = ""
+    queue_packets: int = 4096
+    queue_bytes: int = 16 << 20
+    """Packets waiting to be PUT, at most, in number and in bytes; more are dropped and counted."""
+    bundle_bytes: int = 4 << 20
+    puts_in_flight: int = 4
+    per_destination: int = 2
+    max_spacing: float = 0.05
+    """The longest a dense flow's packets wait for the next object to their destination, in seconds."""
+
+
+@dataclass(slots=True)
+class Outbox:
+    """The packets waiting for one destination, and how its recent objects went."""
+
+    destination: ipaddress.IPv6Address
+    waiting: deque[bytes] = field(default_factory=deque)
+    waiting_bytes: int = 0
+    in_flight: int = 0
+    last_put: float = 0.0
+    spacing: float = 0.0
+
+    def due(self, now: float, bundle_bytes: int) -> float:
+        """When the waiting packets should leave: now or earlier means at once."""
+        if self.waiting_bytes >= bundle_bytes or len(self.waiting) >= wire.MAX_BUNDLE_PACKETS:
+            return now
+        return self.last_put + self.spacing
+
+    def take(self, bundle_bytes: int) -> list[bytes]:
+        """The oldest waiting packets, as many as one object holds."""
+        batch: list[bytes] = []
+        size = 0
+        while self.waiting and len(batch) < wire.MAX_BUNDLE_PACKETS:
+            if batch and size + len(self.waiting[0]) > bundle_bytes:
+                break
+            data = self.waiting.popleft()
+            batch.append(data)
+            size += len(data)
+        self.waiting_bytes -= size
+        return batch
+
+    def adapt(self, packets_sent: int, max_spacing: float) -> None:
+        """Space objects further while they come out full of packets; closer when they carry one."""
+        if packets_sent >= DENSE:
+            self.spacing = min(max_spacing, max(SPACING_STEP, self.spacing * 2))
+        elif packets_sent == 1:
+            self.spacing = self.spacing / 2 if self.spacing > SPACING_STEP else 0.0
 
 
 class Egress:
-    """Reads the device in one thread and sends in another, joined by a bounded queue."""
+    """Reads the device in one thread, schedules objects in another, PUTs them from a small pool."""
 
     def __init__(
         self,
-        store: Store,
+        bucket: Bucket,
         stats: Stats,
         heartbeat: Heartbeat,
-        address: ipaddress.IPv6Address,
-        network: ipaddress.IPv6Network,
-        mtu: int,
-        key_prefix: str = "",
-        queue_size: int = 1024,
-        bundle_bytes: int = 1 << 20,
+        settings: EgressSettings,
+        *,
+        doorbell: Doorbell | None = None,
         publish: Publish | None = None,
+        seal: Seal | None = None,
+        recent: RecentObjects | None = None,
     ) -> None:
-        self.store = store
+        self.bucket = bucket
         self.stats = stats
         self.heartbeat = heartbeat
-        self.address = address
-        self.network = network
-        self.mtu = mtu
-        self.keys = wire.KeyMaker(key_prefix)
-        self.bundle_bytes = bundle_bytes
-        self.waiting: queue.Queue[tuple[packets.Packet, bytes]] = queue.Queue(maxsize=queue_size)
+        self.settings = settings
+        self.doorbell = doorbell
         self.publish = publish
+        self.seal = seal
+        self.recent = recent
+        self.keys = wire.KeyMaker(settings.key_prefix)
+        self._outboxes: dict[ipaddress.IPv6Address, Outbox] = {}
+        self._changed = threading.Condition()
+        self._waiting_packets = 0
+        self._waiting_bytes = 0
+        self._in_flight = 0
+        self._putters = ThreadPoolExecutor(settings.puts_in_flight, thread_name_prefix="hoshino-put")
+        self._ringers = ThreadPoolExecutor(2, thread_name_prefix="hoshino-ring") if doorbell else None
+
+    @property
+    def waiting(self) -> int:
+        """Packets waiting to be PUT."""
+        return self._waiting_packets
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing waits or is in flight; True if so within timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._waiting_packets or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
 
     def read_loop(self, read: Callable[[int], bytes | None], stop: threading.Event) -> None:
-        """Classify every packet the kernel routes to the device; queue those for the tunnel."""
+        """Check every packet the kernel routes to the device; queue those for the tunnel."""
         while not stop.is_set():
-            data = read(self.mtu + 64)
+            data = read(self.settings.mtu + 64)
             if data is None:
                 return
             self.handle(data)
 
     def handle(self, data: bytes) -> None:
         """Queue one packet from the device, or count why it is ignored or dropped."""
+        self.stats.read_from_device()
         try:
-            packet = packets.parse(data)
+            header = packets.parse_header(data)
         except packets.PacketError as error:
-            self._ignored(data, error.args[0], None)
+            self._ignored(data, error.args[0])
             return
-        reason = packets.egress_verdict(packet, self.network, self.address)
+        reason = packets.egress_verdict(header, self.settings.network, self.settings.address)
         if reason:
-            self._ignored(data, reason, packet)
+            self._ignored(data, reason)
             return
-        try:
-            self.waiting.put_nowait((packet, data))
-        except queue.Full:
+        with self._changed:
+            full = (self._waiting_packets >= self.settings.queue_packets
+                    or self._waiting_bytes + len(data) > self.settings.queue_bytes)
+            if not full:
+                outbox = self._outboxes.get(header.destination)
+                if outbox is None:
+                    outbox = self._outboxes[header.destination] = Outbox(header.destination)
+                outbox.waiting.append(data)
+                outbox.waiting_bytes += len(data)
+                self._waiting_packets += 1
+                self._waiting_bytes += len(data)
+                self._changed.notify_all()
+        if full:
             self.stats.drop("egress_queue_full")
             if self.publish:
-                self.publish(packets.seen(packet, "out", "", "dropped", "egress_queue_full"))
+                self.publish(packets.seen(data, "out", "", "dropped", "egress_queue_full"))
             return
         self.heartbeat.expect_work()
 
-    def _ignored(self, data: bytes, reason: str, packet: packets.Packet | None) -> None:
+    def _ignored(self, data: bytes, reason: str) -> None:
         self.stats.ignore(reason)
         if self.publish:
-            event = (packets.seen(packet, "out", "", "ignored", reason) if packet
-                     else packets.seen_raw(data, "out", "", "ignored", reason))
-            self.publish(event)
+            self.publish(packets.seen(data, "out", "", "ignored", reason))
 
     def send_loop(self, stop: threading.Event) -> None:
-        """Take what is waiting, bundle it per destination, PUT one object per destination."""
-        while not stop.is_set() or not self.waiting.empty():
-            try:
-                first = self.waiting.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            batch = [first]
-            size = len(first[1])
-            while size < self.bundle_bytes:
-                try:
-                    item = self.waiting.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-                size += len(item[1])
-            self.send(batch)
+        """Start a PUT for every destination whose packets are due, as pool slots allow; on stop, flush."""
+        while True:
+            with self._changed:
+                if stop.is_set():
+                    for outbox in self._outboxes.values():  # what waits leaves now, without spacing
+                        outbox.spacing = 0.0
+                    if self._waiting_packets == 0:
+                        break
+                batches = self._due_batches(time.monotonic())
+                if not batches:
+                    self._changed.wait(0.05 if stop.is_set() else self._next_due(time.monotonic()))
+                    continue
+            for outbox, batch in batches:
+                self._putters.submit(self._put, outbox, batch)
+        self._putters.shutdown(wait=True)
+        if self._ringers is not None:
+            self._ringers.shutdown(wait=True)
 
-    def send(self, batch: list[tuple[packets.Packet, bytes]]) -> None:
-        """PUT the batch, one object per destination, packets in the order they came."""
-        by_destination: dict[ipaddress.IPv6Address, list[tuple[packets.Packet, bytes]]] = {}
-        for packet, data in batch:
-            by_destination.setdefault(packet.destination, []).append((packet, data))
-        for destination, items in by_destination.items():
-            key = self.keys.make(destination)
-            body = wire.encode([data for _, data in items])
-            try:
-                self.store.put(key, body)
-            except StoreError as error:
-                self.stats.drop("s3_error", len(items))
-                verdict: Verdict = "dropped"
-                reason = f"s3_error: {error.kind}"
-            else:
-                self.stats.egressed(len(items), sum(len(data) for _, data in items))
-                verdict, reason = "sent", ""
-            if self.publish:
-                for packet, _ in items:
-                    self.publish(packets.seen(packet, "out", key, verdict, reason))
+    def _due_batches(self, now: float) -> list[tuple[Outbox, list[bytes]]]:
+        """Take the batches that may leave now; called with the lock held."""
+        batches = []
+        settings = self.settings
+        for outbox in self._outboxes.values():
+            if self._in_flight >= settings.puts_in_flight:
+                break
+            if not outbox.waiting or outbox.in_flight >= settings.per_destination:
+                continue
+            if outbox.due(now, settings.bundle_bytes) > now:
+                continue
+            batch = outbox.take(settings.bundle_bytes)
+            self._waiting_packets -= len(batch)
+            self._waiting_bytes -= sum(len(data) for data in batch)
+            outbox.in_flight += 1
+            outbox.last_put = now
+            self._in_flight += 1
+            batches.append((outbox, batch))
+        return batches
+
+    def _next_due(self, now: float) -> float:
+        """How long the scheduler may sleep before some waiting packets are due."""
+        soonest = 0.1
+        for outbox in self._outboxes.values():
+            if outbox.waiting and outbox.in_flight < self.settings.per_destination:
+                soonest = min(soonest, max(0.0005, outbox.due(now, self.settings.bundle_bytes) - now))
+        return soonest
+
+    def _put(self, outbox: Outbox, batch: list[bytes]) -> None:
+        """PUT one object (ringing its destination's doorbell alongside), count it, report its packets."""
+        key = self.keys.make(outbox.destination)
+        plain = wire.encode(batch)
+        body = self.seal(key, plain) if self.seal is not None else plain
+        verdict: Verdict = "sent"
+        reason = ""
+        try:
+            if self._ringers is not None and self.doorbell is not None:
+                # The bell goes out while the PUT is under way: the receiver retries a GET that
+                # comes too early, and the object arrives a request's time sooner.
+                self._ringers.submit(self._ring, outbox.destination, Bell(key, len(body)))
+            self.bucket.put(key, body)
+        except StoreError as error:
+            self.stats.drop("s3_error", len(batch))
+            verdict, reason = "dropped", f"s3_error: {error.kind}"
+        else:
+            self.stats.egressed(len(batch), sum(len(data) for data in batch))
+            if self.recent is not None:
+                self.recent.add(CarriedObject(time.time(), "out", key, plain, self.seal is not None))
+        finally:
+            with self._changed:
+                outbox.in_flight -= 1
+                self._in_flight -= 1
+                outbox.adapt(len(batch), self.settings.max_spacing)
+                self._changed.notify_all()
+        if self.publish:
+            for data in batch:
+                self.publish(packets.seen(data, "out", key, verdict, reason))
+
+    def _ring(self, destination: ipaddress.IPv6Address, bell: Bell) -> None:
+        assert self.doorbell is not None
+        # A failed ring is counted by the guard; the receiver's catch-up listing finds the object.
+        with contextlib.suppress(StoreError):
+            self.doorbell.ring(destination, [bell])

@@ -14,8 +14,9 @@ class Heartbeat:
     """The interval between the end of one poll and the start of the next.
 
     Work found halves the interval (the rate doubles) down to `fastest`; nothing found doubles it
-    up to `slowest`. A poll that outlasts the interval is a missed beat: the loop could not keep
-    up, so the interval backs off (doubles) and settles near what the loop can do. `faster()` and
+    up to `slowest`. The time a poll itself takes is not held against it: a listing slower than
+    the fastest interval is the endpoint's latency, not a loop falling behind. A beat is missed
+    only when the receive pipeline is full and the poll is skipped (`skipped()`). `faster()` and
     `slower()` come from outside (a person's keys) and hold the interval until `automatic()`.
     """
 
@@ -77,12 +78,9 @@ class Heartbeat:
         if not self._manual:
             self._set(self._interval * 2)
 
-    def poll_took(self, seconds: float) -> None:
-        """Record how long a poll took; one that outlasted the interval backs the rate off."""
-        if seconds > self._interval:
-            self.missed += 1
-            if not self._manual:
-                self._set(self._interval * 2)
+    def skipped(self) -> None:
+        """A beat came while the receive pipeline was full, so no poll was sent: count it."""
+        self.missed += 1
 
     def wait(self, stop: threading.Event) -> bool:
         """Sleep one interval from now, waking early if the interval shrinks; False once stopped."""

@@ -1,232 +1,474 @@
-"""The ingress loop: on each heartbeat, list the inbox, GET in key order, deliver, delete."""
+"""The receive path: find new objects, fetch them in parallel, deliver them in key order, delete them.
+
+Three threads and a pool share the work, so no step waits on another without need:
+- discovery lists the inbox on each heartbeat (or takes the keys a doorbell rings) and starts the
+  GETs at once, without waiting for the previous ones;
+- fetchers GET with a ranged read, never more than the object's announced size allows;
+- delivery writes objects' packets to the device in key order, waiting at most HOLD_LIMIT for a
+  slow object before it delivers the ones behind it;
+- deletes run on their own (agent.deleter), off the path from bucket to device.
+Work per object is bounded and linear in its size: the fixed 40-byte header of each packet is all
+that is read on the way, a bundle holds a bounded number of packets, and bytes in flight are capped.
+"""
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-import queue
+import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from agent import packets, wire
+from agent.deleter import Deleter
 from agent.events import Event, PacketSeen
 from agent.heartbeat import Heartbeat
+from agent.inbox import Candidate, Inbox
 from agent.metrics import Stats
-from agent.store import DELETE_BATCH, ObjectInfo, Store, StoreError
+from agent.recent import CarriedObject, RecentObjects
+from agent.transport.base import Bell, Bucket, Doorbell, ObjectInfo, StoreError
 
 Publish = Callable[[Event], None]
-LIST_LIMIT = 1000
-FETCH_CHUNK = 16
-"""Objects fetched at once: bounds the bodies held in memory (each at most MAX_OBJECT_BYTES)."""
+Replayed = Callable[[ipaddress.IPv6Address, str], bool]
+"""(sender, object key) -> True if that sealed object was delivered before (and now remembered)."""
+
 FETCH_ATTEMPTS = 5
-"""Failed GETs of one object, one per poll, after which it is dropped as unreadable."""
-REMEMBERED_KEYS = 8192
+"""Failed GETs of one object (each already retried by the guard) after which it is dropped."""
+HOLD_LIMIT = 0.5
+"""The longest a slow object holds back delivery of the objects behind it, in seconds."""
+LATE_ALLOWANCE = 2.0
+"""How far behind the oldest unfinished key a listing starts, so a PUT that finished late is found."""
+RUNG_RETRIES = (0.005, 0.01, 0.02, 0.04, 0.08)
+"""Pauses before fetching a rung key again: its bell may arrive before its PUT completes."""
+SWEEP_PERIOD = 60.0
+CATCH_UP_BUSY, CATCH_UP_IDLE = 60.0, 300.0
+"""With a doorbell: how often to list the inbox anyway, after recent traffic and when idle."""
+REMEMBERED_KEYS = 65536
+"""Handled keys kept; more than S3 takes into one prefix (3,500 PUTs/s) within the window."""
 ERROR_BACKOFF_MAX = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class IngressSettings:
+    """What the receive path needs to know of its node."""
+
+    address: ipaddress.IPv6Address
+    network: ipaddress.IPv6Network
+    mtu: int
+    key_prefix: str = ""
+    max_age: float = 10.0
+    skew: float = 2.0
+    fetchers: int = 8
+    budget_bytes: int = 48 << 20
+    """Bytes that objects in flight may hold at most (each counts its announced size)."""
+    max_in_flight: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a GET gave: a body, nothing (the object is gone), or a failure."""
+
+    body: bytes | None
+    error: StoreError | None = None
+
+
+@dataclass(slots=True)
+class Pending:
+    """An object being fetched or waiting for its turn to be delivered."""
+
+    candidate: Candidate
+    started: float
+    future: Future[Fetched] = field(repr=False)
+
+
 class Ingress:
-    """Polls this node's inbox and writes what it finds into the device."""
+    """Receives this node's objects and writes their packets to the device."""
 
     def __init__(
         self,
+        bucket: Bucket,
         write: Callable[[bytes], object],
-        store: Store,
         stats: Stats,
         heartbeat: Heartbeat,
-        address: ipaddress.IPv6Address,
-        mtu: int,
-        key_prefix: str = "",
+        settings: IngressSettings,
+        *,
+        doorbell: Doorbell | None = None,
         publish: Publish | None = None,
-        get_workers: int = 4,
+        opener: wire.Opener | None = None,
+        replayed: Replayed | None = None,
+        recent: RecentObjects | None = None,
+        report: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.bucket = bucket
         self.write = write
-        self.store = store
         self.stats = stats
         self.heartbeat = heartbeat
-        self.address = address
-        self.mtu = mtu
-        self.key_prefix = key_prefix
-        self.inbox = wire.inbox(key_prefix, address)
+        self.settings = settings
+        self.doorbell = doorbell
         self.publish = publish
-        self._getters = ThreadPoolExecutor(get_workers, thread_name_prefix="hoshino-get")
-        # Keys handled whose delete is not confirmed yet: they are never handled twice.
-        self._handled: OrderedDict[str, None] = OrderedDict()
-        self._handled_lock = threading.Lock()
-        self._deletions: queue.Queue[str] = queue.Queue()
-        self._fetch_failures: dict[str, int] = {}
+        self.opener = opener
+        self.replayed = replayed
+        self.recent = recent
+        self.clock = clock
+        self.inbox = Inbox(bucket, settings.address, settings.key_prefix,
+                           max_age=settings.max_age, skew=settings.skew, clock=clock)
+        self.deleter = Deleter(bucket, stats, report)
+        self._fetchers = ThreadPoolExecutor(settings.fetchers, thread_name_prefix="hoshino-get")
+        self._changed = threading.Condition()
+        self._pending: dict[str, Pending] = {}
+        self._order: list[str] = []
+        self._reserved = 0
+        self._books = threading.Lock()
+        """Guards the handled keys and the fetch failures, kept by discovery and delivery alike."""
+        self._handled: OrderedDict[str, float] = OrderedDict()
+        """Handled keys and until when to remember them: the same key PUT again is not handled twice."""
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._deferred: float | None = None
+        self._resume: float | None = None
         self._error_backoff = 0.0
+        self._next_sweep = 0.0
+
+    # The loops.
 
     def run(self, stop: threading.Event) -> None:
-        """Poll on every beat until stopped; S3 failures back off, never end the loop.
-
-        Deletes run in a thread of their own, off the path from the bucket to the device.
-        """
-        deleter = threading.Thread(target=self._delete_loop, args=(stop,), name="hoshino-delete", daemon=True)
-        deleter.start()
+        """Discover, deliver and delete until stopped; S3 failures back off and never end the loop."""
+        threads = [
+            threading.Thread(target=self._deliver_loop, args=(stop,), name="hoshino-deliver", daemon=True),
+            threading.Thread(target=self.deleter.run, args=(stop,), name="hoshino-delete", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
         try:
-            while self.heartbeat.wait(stop):
-                started = time.monotonic()
+            if self.doorbell is None:
+                self._poll_loop(stop)
+            else:
+                self._bell_loop(stop, self.doorbell)
+        finally:
+            self._fetchers.shutdown(wait=True, cancel_futures=True)
+            with self._changed:
+                self._changed.notify_all()
+            for thread in threads:
+                thread.join(timeout=15)
+
+    def _poll_loop(self, stop: threading.Event) -> None:
+        while self.heartbeat.wait(stop):
+            if self.full:
+                self.heartbeat.skipped()
+                continue
+            try:
+                found = self.poll()
+                if self.clock() >= self._next_sweep:
+                    found = self.sweep() or found
+            except StoreError:
+                self._back_off(stop)
+                continue
+            self._error_backoff = 0.0
+            if found:
+                self.heartbeat.found_work()
+            else:
+                self.heartbeat.found_nothing()
+
+    def _bell_loop(self, stop: threading.Event, doorbell: Doorbell) -> None:
+        """Sleep on the doorbell; fetch what it rings; list the inbox now and then to catch what it missed."""
+        busy_until = 0.0
+        while not stop.is_set():
+            now = self.clock()
+            if now >= self._next_sweep:
                 try:
-                    found = self.poll()
+                    self.sweep(period=CATCH_UP_BUSY if now < busy_until else CATCH_UP_IDLE)
                 except StoreError:
                     self._back_off(stop)
                     continue
-                self._error_backoff = 0.0
-                self.heartbeat.poll_took(time.monotonic() - started)
-                if found:
-                    self.heartbeat.found_work()
-                else:
-                    self.heartbeat.found_nothing()
-        finally:
-            self._getters.shutdown(wait=True, cancel_futures=True)
-            deleter.join(timeout=15)
+            try:
+                bells = doorbell.wait(max(0.0, self._next_sweep - self.clock()), stop)
+            except StoreError:
+                self._back_off(stop)
+                continue
+            self._error_backoff = 0.0
+            if bells:
+                busy_until = self.clock() + CATCH_UP_BUSY
+                self.offer_bells(bells)
 
     def _back_off(self, stop: threading.Event) -> None:
         self._error_backoff = min(ERROR_BACKOFF_MAX, max(0.1, self._error_backoff * 2))
         self.heartbeat.found_nothing()
-        stop.wait(self._error_backoff)
+        stop.wait(random.uniform(self._error_backoff / 2, self._error_backoff))
+
+    # Discovery.
+
+    @property
+    def full(self) -> bool:
+        """True while objects in flight hold the whole budget: the next poll would only wait."""
+        return self._reserved >= self.settings.budget_bytes or len(self._pending) >= self.settings.max_in_flight
 
     def poll(self) -> bool:
-        """One round: list, fetch in parallel, deliver in key order, queue the deletes.
+        """List the inbox from a little before the oldest unfinished key and start fetching what is new.
 
-        True when anything new was found. Every poll lists from the start of the inbox, so an
-        object whose PUT finished late, behind a key already handled, is still found.
+        True when anything new was found. Starting LATE_ALLOWANCE before the oldest key not yet
+        handled finds an object whose PUT finished after later keys were handled; keys left
+        behind further back (ones that could not be deleted) are not listed again.
         """
-        # Sorted here, not trusted to the listing: S3 Express directory buckets list in no order.
-        listed = sorted(self.store.list_objects(self.inbox, max_keys=LIST_LIMIT), key=lambda item: item.key)
-        with self._handled_lock:
-            fresh = [item for item in listed if item.key not in self._handled]
-        listed_keys = {item.key for item in listed}
-        self._fetch_failures = {key: n for key, n in self._fetch_failures.items() if key in listed_keys}
-        if not fresh:
-            return False
-        to_fetch: list[ObjectInfo] = []
-        for item in fresh:
-            reason = self._refuse(item)
+        since = self.inbox.floor() if self._resume is None else self._resume - LATE_ALLOWANCE
+        listed = self.inbox.list_from(since)
+        found = self._offer(listed)
+        self._move_resume(listed)
+        return found
+
+    def sweep(self, period: float = SWEEP_PERIOD) -> bool:
+        """List the whole inbox (a few pages at a time): refuse what is stale, fetch what is not."""
+        self._next_sweep = self.clock() + period
+        return self._offer(self.inbox.sweep())
+
+    def offer_bells(self, bells: list[Bell]) -> None:
+        """Fetch the objects a doorbell rang, straight away: no listing needed."""
+        for bell in bells:
+            if bell.key in self._pending or self._known(bell.key):
+                continue
+            reason, sent_at = self.inbox.judge(bell.key, bell.size)
+            if reason == "bad_key":
+                self._drop_object("bad_bell", bell.key, f"a bell for {bell.key!r}")
+                continue
             if reason:
-                self._drop(reason, item.key, 1, f"object of {item.size} bytes")
-                self._handle(item.key)
-            else:
-                to_fetch.append(item)
-        for item, body in self._fetch_in_order(to_fetch):
-            if body is not None:
-                self._fetch_failures.pop(item.key, None)
-                self._deliver(item.key, body)
-                self._handle(item.key)
-            elif self._fetch_failures.get(item.key, 0) >= FETCH_ATTEMPTS:
-                del self._fetch_failures[item.key]
-                self._drop("unreadable_object", item.key, 1, f"GET failed {FETCH_ATTEMPTS} times")
-                self._handle(item.key)
-            # Otherwise the next poll sees it again.
+                self._refuse(bell.key, reason, sent_at, bell.size)
+                continue
+            candidate = Candidate(bell.key, sent_at, min(max(0, bell.size), wire.MAX_OBJECT_BYTES), rung=True)
+            if not self._start(candidate):
+                break  # the budget is spent: the next catch-up listing finds the rest
+
+    def _offer(self, listed: list[ObjectInfo]) -> bool:
+        """Start fetching the new objects of a listing, in key order, while the budget allows."""
+        found = False
+        self._deferred = None
+        for item in listed:
+            if item.key in self._pending or self._known(item.key):
+                continue
+            reason, sent_at = self.inbox.judge(item.key, item.size)
+            found = True
+            if reason:
+                self._refuse(item.key, reason, sent_at, item.size)
+            elif not self._start(Candidate(item.key, sent_at, item.size)):
+                self._deferred = sent_at
+                self.heartbeat.skipped()
+                break
+        self._forget_old()
+        return found
+
+    def _known(self, key: str) -> bool:
+        with self._books:
+            handled = key in self._handled
+        return handled or self.deleter.given_up(key)
+
+    def _move_resume(self, listed: list[ObjectInfo]) -> None:
+        """Where the next listing starts: the oldest key not finished with, or past all that was listed."""
+        with self._changed:
+            unfinished = [pending.candidate.sent_at for pending in self._pending.values()]
+        with self._books:
+            unfinished += [sent_at for _, sent_at in self._failures.values()]
+        if self._deferred is not None:
+            unfinished.append(self._deferred)
+        if unfinished:
+            self._resume = min(unfinished)
+            return
+        # Keys from the future (refused) must not move the start past the present.
+        latest = self.clock() + self.settings.skew
+        times = [stamp for item in listed if (stamp := self._time_of(item.key)) is not None and stamp <= latest]
+        if times:
+            self._resume = max(times)
+
+    def _time_of(self, key: str) -> float | None:
+        try:
+            return wire.parse_key(key, self.settings.key_prefix).timestamp
+        except wire.WireError:
+            return None
+
+    # Fetching.
+
+    def _start(self, candidate: Candidate) -> bool:
+        """Start a GET unless the budget is spent; False when it is."""
+        with self._changed:
+            if self.full:
+                return False
+            self._reserved += max(candidate.limit, 1)
+            future = self._fetchers.submit(self._fetch, candidate)
+            self._pending[candidate.key] = Pending(candidate, time.monotonic(), future)
+            bisect.insort(self._order, candidate.key)
+            self._changed.notify_all()
+        future.add_done_callback(self._fetched)
         return True
 
-    def _fetch_in_order(self, items: list[ObjectInfo]) -> Iterator[tuple[ObjectInfo, bytes | None]]:
-        """GET in parallel, a few objects at a time so memory stays bounded, yielding in key order."""
-        for start in range(0, len(items), FETCH_CHUNK):
-            chunk = items[start:start + FETCH_CHUNK]
-            yield from zip(chunk, self._getters.map(self._fetch, chunk), strict=True)
+    def _fetched(self, _future: Future[Fetched]) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
-    def _refuse(self, item: ObjectInfo) -> str:
-        """Why an object must not be fetched, or ''."""
-        if item.size > wire.MAX_OBJECT_BYTES:
-            return "oversized_object"
+    def _fetch(self, candidate: Candidate) -> Fetched:
+        """GET at most the announced size plus one byte; a rung key is tried again while its PUT lands."""
+        pauses = RUNG_RETRIES if candidate.rung else ()
         try:
-            key = wire.parse_key(item.key, self.key_prefix)
-        except wire.WireError:
-            return "bad_key"
-        if key.destination != self.address:
-            return "bad_key"
-        return ""
+            body = self.bucket.get(candidate.key, candidate.limit)
+            for pause in pauses:
+                if body is not None:
+                    break
+                time.sleep(pause)
+                body = self.bucket.get(candidate.key, candidate.limit)
+        except StoreError as error:
+            return Fetched(None, error)
+        return Fetched(body)
 
-    def _fetch(self, item: ObjectInfo) -> bytes | None:
-        """The object's body, or None if it is gone or S3 failed (then counted against it)."""
-        try:
-            return self.store.get(item.key)
-        except StoreError:
-            self._fetch_failures[item.key] = self._fetch_failures.get(item.key, 0) + 1
-            return None
+    # Delivery.
+
+    def _deliver_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.deliver_ready(wait=0.2)
+
+    def deliver_ready(self, wait: float = 0.0) -> int:
+        """Deliver every object that may go now, in key order, waiting up to `wait` for one; how many."""
+        delivered = 0
+        deadline = time.monotonic() + wait
+        while True:
+            with self._changed:
+                while (pending := self._next_ready()) is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return delivered
+                    self._changed.wait(min(remaining, self._hold_remaining()) if self._pending else remaining)
+                del self._pending[pending.candidate.key]
+                self._order.remove(pending.candidate.key)
+                self._reserved -= max(pending.candidate.limit, 1)
+            self._finish(pending.candidate, pending.future.result())
+            delivered += 1
+
+    def _next_ready(self) -> Pending | None:
+        """The first object in key order that is fetched, skipping ones held up longer than HOLD_LIMIT."""
+        now = time.monotonic()
+        for key in self._order:
+            pending = self._pending[key]
+            if pending.future.done():
+                return pending
+            if now - pending.started < HOLD_LIMIT:
+                return None
+        return None
+
+    def _hold_remaining(self) -> float:
+        """How long until the first unfinished object stops holding the others back."""
+        now = time.monotonic()
+        for key in self._order:
+            pending = self._pending[key]
+            if not pending.future.done():
+                return max(0.001, HOLD_LIMIT - (now - pending.started))
+        return HOLD_LIMIT
+
+    def drain(self, timeout: float = 10.0) -> int:
+        """Deliver until nothing is in flight (for tests and a clean stop); how many were delivered."""
+        delivered = 0
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            delivered += self.deliver_ready(wait=min(0.2, deadline - time.monotonic()))
+        return delivered
+
+    def _finish(self, candidate: Candidate, fetched: Fetched) -> None:
+        """Deliver a fetched object, or count why not; then remember it and queue its delete."""
+        key = candidate.key
+        with self._books:
+            failures = self._failures.pop(key, (0, candidate.sent_at))[0]
+            if fetched.error is not None and failures + 1 < FETCH_ATTEMPTS:
+                self._failures[key] = (failures + 1, candidate.sent_at)
+                return  # a later listing finds it again
+        if fetched.error is not None:
+            self._drop_object("unreadable_object", key, f"GET failed {FETCH_ATTEMPTS} times")
+            self._handle(key, candidate.sent_at)
+            return
+        body = fetched.body
+        if body is None:
+            if not candidate.rung:  # listed, then deleted by someone else: nothing left to do
+                self._remember(key, candidate.sent_at)
+            return  # a rung key whose PUT never landed: a listing will find it if it does
+        if len(body) > candidate.limit:
+            too_big = candidate.limit >= wire.MAX_OBJECT_BYTES
+            self._drop_object("oversized_object" if too_big else "size_mismatch", key,
+                              f"more than the {candidate.limit} bytes announced")
+        elif self.clock() - candidate.sent_at > self.settings.max_age + self.settings.skew:
+            self._drop_object("stale", key, "older than the max age by the time it arrived")
+        else:
+            self._deliver(key, body)
+        self._handle(key, candidate.sent_at)
 
     def _deliver(self, key: str, body: bytes) -> None:
         """Write every good packet of an object into the device; count and skip the bad ones."""
         try:
-            datas = wire.decode(body)
+            decoded = wire.decode(body, key, self.opener)
         except wire.WireError as error:
-            self._drop("bad_object", key, 1, str(error))
+            self._drop_object(error.reason, key, str(error))
             return
-        for data in datas:
+        if self.opener is not None and not decoded.sealed:
+            self._drop_packets("unsealed", key, decoded.packets)
+            return
+        if decoded.sender is not None and self.replayed is not None and self.replayed(decoded.sender, key):
+            self._drop_packets("replayed", key, decoded.packets)
+            return
+        settings = self.settings
+        for data in decoded.packets:
             try:
-                packet = packets.parse(data)
+                header = packets.parse_header(data)
             except packets.PacketError as error:
-                self._drop(error.args[0], key, 1, packets.describe_raw(data), data=data)
+                self._drop_packets(error.args[0], key, [data])
                 continue
-            reason = packets.ingress_verdict(packet, self.address, self.mtu)
+            reason = packets.ingress_verdict(header, settings.address, settings.network, settings.mtu,
+                                             decoded.sender)
             if reason:
-                self._drop(reason, key, 1, packet.summary, packet)
+                self._drop_packets(reason, key, [data])
                 continue
             try:
                 self.write(data)
-            except OSError as error:
-                self._drop("device_error", key, 1, f"{error.strerror}", packet)
+            except OSError:
+                self._drop_packets("device_error", key, [data])
                 continue
             self.stats.ingressed(1, len(data))
             if self.publish:
-                self.publish(packets.seen(packet, "in", key, "delivered"))
+                self.publish(packets.seen(data, "in", key, "delivered"))
+        if self.recent is not None:
+            self.recent.add(CarriedObject(self.clock(), "in", key, wire.encode(decoded.packets)
+                                          if decoded.format.startswith("sealed") else body, decoded.sealed))
 
-    def _drop(
-        self, reason: str, key: str, count: int, what: str, packet: packets.Packet | None = None, data: bytes = b""
-    ) -> None:
-        self.stats.drop(reason, count)
-        if not self.publish:
-            return
-        if packet is not None:
-            self.publish(packets.seen(packet, "in", key, "dropped", reason))
-        elif data:
-            self.publish(packets.seen_raw(data, "in", key, "dropped", reason))
-        else:
-            self.publish(PacketSeen(time.time(), "in", "", self.address.compressed, "object", what, 0, key,
+    # Bookkeeping.
+
+    def _refuse(self, key: str, reason: str, sent_at: float, size: int) -> None:
+        self._drop_object(reason, key, f"object of {size} bytes")
+        self._handle(key, sent_at)
+
+    def _handle(self, key: str, sent_at: float) -> None:
+        """Remember a key as handled and queue its delete."""
+        self._remember(key, sent_at)
+        self.deleter.put(key)
+
+    def _remember(self, key: str, sent_at: float) -> None:
+        # Long enough that the key, PUT again, is stale by then (or still remembered).
+        settings = self.settings
+        with self._books:
+            self._handled[key] = max(sent_at, self.clock()) + settings.max_age + 2 * settings.skew
+            self._handled.move_to_end(key)
+
+    def _forget_old(self) -> None:
+        now = self.clock()
+        with self._books:
+            while self._handled:
+                key, until = next(iter(self._handled.items()))
+                if until > now and len(self._handled) <= REMEMBERED_KEYS:
+                    break
+                del self._handled[key]
+
+    def _drop_object(self, reason: str, key: str, what: str) -> None:
+        self.stats.drop(reason)
+        if self.publish:
+            self.publish(PacketSeen(time.time(), "in", "", self.settings.address.compressed, "object", what, 0, key,
                                     "dropped", reason))
 
-    def _handle(self, key: str) -> None:
-        """Mark a key as handled and queue its delete."""
-        with self._handled_lock:
-            self._handled[key] = None
-            while len(self._handled) > REMEMBERED_KEYS:
-                self._handled.popitem(last=False)
-        self._deletions.put(key)
-
-    def delete_handled(self, wait: float = 0.0) -> bool:
-        """Delete one batch of handled keys; True if S3 took it. Failed keys are queued again."""
-        keys: list[str] = []
-        try:
-            keys.append(self._deletions.get(timeout=wait) if wait else self._deletions.get_nowait())
-            while len(keys) < DELETE_BATCH:
-                keys.append(self._deletions.get_nowait())
-        except queue.Empty:
-            pass
-        if not keys:
-            return True
-        try:
-            failed = set(self.store.delete(keys))
-        except StoreError:
-            failed = set(keys)
-        with self._handled_lock:
-            for key in keys:
-                if key not in failed:
-                    self._handled.pop(key, None)
-        for key in failed:
-            self._deletions.put(key)
-        return not failed
-
-    def _delete_loop(self, stop: threading.Event) -> None:
-        """Delete handled objects as they come; on stop, finish what is queued if S3 lets us."""
-        backoff = 0.1
-        while not stop.is_set():
-            if self.delete_handled(wait=0.1):
-                backoff = 0.1
-            else:
-                stop.wait(backoff)
-                backoff = min(ERROR_BACKOFF_MAX, backoff * 2)
-        while not self._deletions.empty() and self.delete_handled():
-            pass
+    def _drop_packets(self, reason: str, key: str, datas: list[bytes]) -> None:
+        self.stats.drop(reason, len(datas))
+        if self.publish:
+            for data in datas:
+                self.publish(packets.seen(data, "in", key, "dropped", reason))

@@ -13,14 +13,15 @@ import time
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
-from agent import metrics, netconf
+from agent import metrics, netconf, wire
 from agent.address import AddressError, node_address, read_machine_id
 from agent.config import Config
-from agent.egress import Egress
+from agent.egress import Egress, EgressSettings
 from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
 from agent.heartbeat import Heartbeat
-from agent.ingress import Ingress
-from agent.store import Store, StoreError
+from agent.ingress import Ingress, IngressSettings
+from agent.recent import CarriedObject, RecentObjects
+from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, open_bucket, open_doorbell
 from agent.tun import Tun
 
 SNAPSHOT_PERIOD = 0.25
@@ -62,7 +63,10 @@ class Node:
         self._tun: Tun | None = None
         self._configured = False
         self._metrics_server: WSGIServer | None = None
-        self.store: Store | None = None
+        self.guard = Guard(self.stats, self._on_health)
+        self.bucket: GuardedBucket | None = None
+        self.doorbell: Doorbell | None = None
+        self.recent = RecentObjects()
         self._egress: Egress | None = None
 
     # Controls, safe from any thread.
@@ -83,6 +87,10 @@ class Node:
     def manual(self) -> bool:
         return self.heartbeat.manual
 
+    def recent_objects(self) -> list[CarriedObject]:
+        """The objects this node recently sent and received, oldest first."""
+        return self.recent.snapshot()
+
     def publish(self, event: Event) -> None:
         if self.events is not None:
             self.events.publish(event)
@@ -92,18 +100,21 @@ class Node:
         self.publish(Notice(time.time(), level, message))
 
     def _on_health(self, healthy: bool, message: str) -> None:
+        if self.state == "starting":
+            return  # start() raises NodeError with the same message: say it once
         if self.state in ("running", "degraded"):
             self.state = "running" if healthy else "degraded"
-        self._notice("info" if healthy else "warning", message)
+        # Recovery is told at the failure's level: it must not be quieter than the error it ends.
+        self._notice("warning", message)
 
     def start(self) -> None:
         """Check access, create and configure the device, start the loops; raise NodeError on failure."""
         config = self.config
         if os.geteuid() != 0 and not _has_net_admin():
             raise NodeError("needs CAP_NET_ADMIN: run as root")
-        self.store = Store(config.bucket, config.endpoint_url, config.region, self.stats, self._on_health)
+        self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard)
         try:
-            self.store.check_bucket()
+            self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
         except StoreError as error:
             raise NodeError(f"bucket {config.bucket!r}: {error}") from None
         try:
@@ -114,17 +125,26 @@ class Node:
         except (netconf.NetconfError, NodeError) as error:
             self._undo()
             raise NodeError(str(error)) from None
+        if config.wakeup == "sqs":
+            try:
+                self.doorbell = open_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address,
+                                              config.key_prefix)
+            except DoorbellError as error:
+                self._notice("warning", f"no doorbell, polling instead: {error}")
         publish = self.publish if self.events is not None else None
         egress = Egress(
-            self.store, self.stats, self.heartbeat, self.address, config.network, config.mtu,
-            config.key_prefix, config.egress_queue, config.bundle_bytes, publish,
+            self.bucket, self.stats, self.heartbeat,
+            EgressSettings(self.address, config.network, config.mtu, config.key_prefix),
+            doorbell=self.doorbell, publish=publish, recent=self.recent,
         )
         ingress = Ingress(
-            self._tun.write, self.store, self.stats, self.heartbeat, self.address, config.mtu,
-            config.key_prefix, publish,
+            self.bucket, self._tun.write, self.stats, self.heartbeat,
+            IngressSettings(self.address, config.network, config.mtu, config.key_prefix, max_age=config.max_age),
+            doorbell=self.doorbell, publish=publish, recent=self.recent,
+            report=lambda message: self._notice("warning", message),
         )
         self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))
-        self._spawn("hoshino-put", egress.send_loop)
+        self._spawn("hoshino-send", egress.send_loop)
         self._spawn("hoshino-poll", ingress.run)
         self._egress = egress
         if self.events is not None:
@@ -133,7 +153,7 @@ class Node:
         self.state = "running"
         self.publish(NodeStarted(
             self.started_at, self.address.compressed, str(config.network), config.interface, config.netns,
-            config.bucket, self.store.endpoint, config.mtu, config.fastest_poll, config.slowest_poll,
+            config.bucket, self.bucket.endpoint, config.mtu, config.fastest_poll, config.slowest_poll,
         ))
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
@@ -170,19 +190,25 @@ class Node:
             raise NodeError(f"cannot listen for metrics on [{host}]:{port}: {error.strerror}") from None
 
     def snapshot(self) -> StatsSampled:
-        """Every counter now, with the heartbeat."""
+        """Every counter now, with the heartbeat and the cost so far."""
         data = self.stats.copy()
         errors: dict[str, int] = {}
-        for (_operation, kind), count in data["s3_errors"].items():
-            errors[kind] = errors.get(kind, 0) + count
+        for (service, _operation, kind), count in data["errors"].items():
+            if service == "s3":
+                errors[kind] = errors.get(kind, 0) + count
+        requests = data["requests"]
         return StatsSampled(
             time=time.time(), state=self.state, interval=self.heartbeat.interval, manual=self.heartbeat.manual,
             packets_out=data["packets_out"], bytes_out=data["bytes_out"],
             packets_in=data["packets_in"], bytes_in=data["bytes_in"],
-            s3_ops=data["s3_ops"], s3_errors=errors, s3_latency=self.stats.latency_medians(),
+            s3_ops={op: n for (service, op), n in requests.items() if service == "s3"},
+            s3_errors=errors, s3_latency=self.stats.latency_medians(),
             dropped=data["dropped"], ignored=data["ignored"], missed_beats=self.heartbeat.missed,
             events_dropped=self.events.dropped if self.events else 0,
-            waiting_egress=self._egress.waiting.qsize() if self._egress else 0,
+            waiting_egress=self._egress.waiting if self._egress else 0,
+            requests={f"{service}.{op}": n for (service, op), n in requests.items()},
+            dollars={f"{service}.{op}": n for (service, op), n in data["dollars"].items()},
+            wakeup="sqs" if self.doorbell is not None else "poll",
         )
 
     def _sample_loop(self, stop: threading.Event) -> None:
@@ -201,6 +227,8 @@ class Node:
             self._stop.set()
             if self._tun is not None:
                 self._tun.stop_reading()
+            if self.doorbell is not None:
+                self.doorbell.close()  # wakes the receiver from its long poll
             for thread in self._threads:
                 thread.join(timeout=15)
             problems = self._undo()

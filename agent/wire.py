@@ -1,25 +1,37 @@
-"""Object keys and object bodies: how packets are laid out in the bucket (docs/wire-format.md)."""
+"""Object keys and object bodies: how packets are laid out in the bucket (docs/wire-format.md).
+
+Every body format is in one registry and every reader (the ingress loop, the inspector, the pcap
+export) decodes through decode(): a sealed body is opened, then decoded as the format it wraps.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import ulid
 
 # A bundle starts with this magic: 'H' (0x48) is never the first byte of an IPv6 packet
-# (version nibble 4), so a reader tells the two formats apart from the first byte.
+# (version nibble 4), so a reader tells the formats apart from the first bytes.
 BUNDLE_MAGIC = b"HSB1"
+SEALED_MAGIC = b"HSS1"
 _LENGTH = struct.Struct("!I")
 MAX_OBJECT_BYTES = 16 << 20
-"""Objects larger than this are refused unread: no format the agent writes comes near it."""
+"""Objects larger than this are refused unread, and no GET reads more: no sender writes one."""
+MAX_BUNDLE_PACKETS = 4096
+"""A bundle holds at most this many packets, so delivering one object takes a bounded time."""
 
 
 class WireError(ValueError):
-    """An object key or body that does not follow the wire format."""
+    """An object key or body that does not follow the wire format; reason is the drop label."""
+
+    def __init__(self, message: str, reason: str = "bad_object") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +45,11 @@ class ObjectKey:
     def sent_at(self) -> datetime:
         """When the sender made the key (the ULID's timestamp)."""
         return self.ulid.datetime
+
+    @property
+    def timestamp(self) -> float:
+        """The ULID's time in seconds since the epoch."""
+        return float(self.ulid.timestamp)
 
 
 class KeyMaker:
@@ -56,22 +73,30 @@ def inbox(prefix: str, address: ipaddress.IPv6Address) -> str:
 
 
 def parse_key(key: str, prefix: str = "") -> ObjectKey:
-    """Parse a key made by KeyMaker; raise WireError if it is not one."""
+    """Parse a key made by KeyMaker; raise WireError('bad_key') if it is not one."""
     if not key.startswith(prefix):
-        raise WireError(f"key {key!r} lacks prefix {prefix!r}")
+        raise WireError(f"key {key!r} lacks prefix {prefix!r}", "bad_key")
     destination, slash, stamp = key[len(prefix):].rpartition("/")
     if not slash:
-        raise WireError(f"key {key!r} has no '/'")
+        raise WireError(f"key {key!r} has no '/'", "bad_key")
     try:
         return ObjectKey(ipaddress.IPv6Address(destination), ulid.ULID.from_str(stamp))
     except ValueError as error:
-        raise WireError(f"key {key!r}: {error}") from None
+        raise WireError(f"key {key!r}: {error}", "bad_key") from None
+
+
+def ulid_floor(seconds: float) -> str:
+    """The smallest ULID of that moment: keys that sort after {inbox}{this} were made at or after it."""
+    milliseconds = max(0, int(seconds * 1000))
+    return str(ulid.ULID.from_bytes(milliseconds.to_bytes(6, "big") + bytes(10)))
 
 
 def encode(packets: list[bytes]) -> bytes:
     """One packet is stored raw; several become a bundle."""
     if not packets:
         raise WireError("nothing to encode")
+    if len(packets) > MAX_BUNDLE_PACKETS:
+        raise WireError(f"{len(packets)} packets: a bundle holds at most {MAX_BUNDLE_PACKETS}")
     if len(packets) == 1:
         return packets[0]
     parts = [BUNDLE_MAGIC]
@@ -81,25 +106,17 @@ def encode(packets: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def body_format(body: bytes) -> str:
-    """Name the format of an object body: 'raw-ipv6', 'bundle-v1' or 'unknown'."""
-    if body.startswith(BUNDLE_MAGIC):
-        return "bundle-v1"
-    if body and body[0] >> 4 == 6:
-        return "raw-ipv6"
-    return "unknown"
+def _raw(body: bytes) -> list[bytes]:
+    return [body]
 
 
-def decode(body: bytes) -> list[bytes]:
-    """The packets in an object body; raise WireError on a body of no known format."""
-    kind = body_format(body)
-    if kind == "raw-ipv6":
-        return [body]
-    if kind != "bundle-v1":
-        raise WireError(f"unknown object format (first bytes {body[:4].hex() or 'none'})")
-    packets = []
+def _bundle(body: bytes) -> list[bytes]:
+    """Split a bundle: linear in its size, at most MAX_BUNDLE_PACKETS packets."""
+    packets: list[bytes] = []
     offset = len(BUNDLE_MAGIC)
     while offset < len(body):
+        if len(packets) == MAX_BUNDLE_PACKETS:
+            raise WireError(f"bundle holds more than {MAX_BUNDLE_PACKETS} packets", "too_many_packets")
         if offset + _LENGTH.size > len(body):
             raise WireError(f"bundle truncated at byte {offset}")
         (length,) = _LENGTH.unpack_from(body, offset)
@@ -111,3 +128,73 @@ def decode(body: bytes) -> list[bytes]:
     if not packets:
         raise WireError("empty bundle")
     return packets
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One body format: its name, how to recognise it from the first bytes, how to split it."""
+
+    name: str
+    recognise: Callable[[bytes], bool]
+    split: Callable[[bytes], list[bytes]] | None
+    """None for a wrapping format (sealed), which is opened instead of split."""
+
+
+FORMATS = (
+    Format("raw-ipv6", lambda body: bool(body) and body[0] >> 4 == 6, _raw),
+    Format("bundle-v1", lambda body: body.startswith(BUNDLE_MAGIC), _bundle),
+    Format("sealed-v1", lambda body: body.startswith(SEALED_MAGIC), None),
+)
+
+
+def body_format(body: bytes) -> str:
+    """Name the format of an object body: 'raw-ipv6', 'bundle-v1', 'sealed-v1' or 'unknown'."""
+    for candidate in FORMATS:
+        if candidate.recognise(body):
+            return candidate.name
+    return "unknown"
+
+
+Opener = Callable[[str, bytes], tuple[ipaddress.IPv6Address, bytes]]
+"""Opens a sealed body found under an object key: (key, body) -> (authenticated sender, inner body);
+raises WireError whose reason names the failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The packets of an object body, the format they came in, and who sealed them (if sealed)."""
+
+    format: str
+    packets: list[bytes]
+    sender: ipaddress.IPv6Address | None = None
+
+    @property
+    def sealed(self) -> bool:
+        return self.sender is not None
+
+
+def decode(body: bytes, key: str = "", opener: Opener | None = None) -> Decoded:
+    """The packets in an object body; raise WireError on a body of no known format.
+
+    A sealed body is opened with opener (its key binds it to where it was found) and the body it
+    wraps decoded in turn; without an opener it is refused as 'sealed_no_key'.
+    """
+    kind = body_format(body)
+    if kind == "sealed-v1":
+        if opener is None:
+            raise WireError("sealed, no key to open it", "sealed_no_key")
+        sender, inner = opener(key, body)
+        plain = _split(inner)
+        if plain.format == "sealed-v1":
+            raise WireError("a sealed body inside a sealed body")
+        return Decoded(f"sealed-v1/{plain.format}", plain.packets, sender)
+    return _split(body)
+
+
+def _split(body: bytes) -> Decoded:
+    for candidate in FORMATS:
+        if candidate.recognise(body):
+            if candidate.split is None:
+                return Decoded(candidate.name, [])
+            return Decoded(candidate.name, candidate.split(body))
+    raise WireError(f"unknown object format (first bytes {body[:4].hex() or 'none'})")

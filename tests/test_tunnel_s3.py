@@ -1,48 +1,30 @@
-"""The two loops against a real S3 API over HTTP on 127.0.0.1 (no root needed: no device here)."""
+"""The send and receive paths against a real S3 API over HTTP on 127.0.0.1 (no root needed: no device)."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-import threading
 import time
 
 import pytest
+from loops import Side
 from packets_factory import A, B, echo_request, tcp_syn, udp
+from prometheus_client import generate_latest
 
-from agent import metrics, packets, wire
-from agent.config import DEFAULT_NETWORK
-from agent.egress import Egress
-from agent.events import EventQueue, PacketSeen
+from agent import metrics, wire
+from agent.events import PacketSeen
 from agent.heartbeat import Heartbeat
-from agent.ingress import FETCH_ATTEMPTS, Ingress
-from agent.lab import S3Server, wait_until
-from agent.store import Store, StoreError
-
-NETWORK = ipaddress.IPv6Network(DEFAULT_NETWORK)
-MTU = 53049
-
-
-class Side:
-    """One node's loops without a device: egress takes packets by hand, ingress writes to a list."""
-
-    def __init__(self, endpoint: str, bucket: str, address: ipaddress.IPv6Address) -> None:
-        self.stats = metrics.Stats()
-        self.events = EventQueue()
-        self.store = Store(bucket, endpoint, stats=self.stats)
-        self.heartbeat = Heartbeat(0.001, 0.05)
-        self.delivered: list[bytes] = []
-        self.egress = Egress(self.store, self.stats, self.heartbeat, address, NETWORK, MTU,
-                             publish=self.events.publish)
-        self.ingress = Ingress(self.delivered.append, self.store, self.stats, self.heartbeat, address, MTU,
-                               publish=self.events.publish)
-
-    def send(self, *datas: bytes) -> None:
-        self.egress.send([(packets.parse(data), data) for data in datas])
+from agent.ingress import FETCH_ATTEMPTS, HOLD_LIMIT
+from agent.lab import S3Server, free_port, wait_until
+from agent.transport import Bucket, StoreError, open_bucket
 
 
 @pytest.fixture
 def sides(s3_server, bucket):
-    return Side(s3_server.endpoint_url, bucket, A), Side(s3_server.endpoint_url, bucket, B)
+    a, b = Side(s3_server.endpoint_url, bucket, A).start(False), Side(s3_server.endpoint_url, bucket, B).start(False)
+    yield a, b
+    a.close()
+    b.close()
 
 
 def keys(s3_server, bucket, prefix=""):
@@ -50,31 +32,54 @@ def keys(s3_server, bucket, prefix=""):
     return [item["Key"] for item in listed.get("Contents", [])]
 
 
+def put_raw(s3_server, bucket, key, body):
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=body)
+
+
 def test_egress_puts_what_ingress_gets_and_deletes(s3_server, bucket, sides):
     a, b = sides
     sent = [echo_request(A, B), tcp_syn(A, B), udp(A, B)]
-    a.send(*sent)
-    stored = keys(s3_server, bucket)
-    assert len(stored) == 1 and stored[0].startswith(f"{B}/")  # one bundle for one destination
-    assert b.ingress.poll() is True
+    for data in sent:
+        a.egress.handle(data)
+    assert a.egress.wait_idle()
+    assert all(key.startswith(f"{B}/") for key in keys(s3_server, bucket))
+    assert b.receive() == 1
     assert b.delivered == sent
-    assert b.ingress.poll() is False  # handled, its delete still queued: not delivered twice
-    assert b.delivered == sent
-    assert b.ingress.delete_handled() is True
+    assert b.receive() == 0  # handled: not delivered twice, whether or not its delete went through yet
+    assert b.ingress.deleter.delete_once() is True
     assert keys(s3_server, bucket) == []
     assert (a.stats.packets_out, a.stats.bytes_out) == (3, sum(map(len, sent)))
+    assert a.stats.packets_read == 3  # read = sent + ignored + dropped, exactly
     assert (b.stats.packets_in, b.stats.bytes_in) == (3, sum(map(len, sent)))
-    assert b.stats.s3_ops["list"] == 2 and b.stats.s3_ops["get"] == 1 and b.stats.s3_ops["delete"] == 1
-    assert a.stats.s3_ops["put"] == 1
-    assert b.ingress.poll() is False
+    assert b.stats.s3_ops["delete"] == 1 and b.stats.s3_ops["get"] == len(set(keys_put(a)))
 
 
-def test_single_packet_object_is_raw_ipv6(s3_server, bucket, sides):
+def keys_put(side: Side) -> list[str]:
+    return [event.key for event in side.events.drain() if isinstance(event, PacketSeen) and event.verdict == "sent"]
+
+
+def test_a_lone_packet_leaves_at_once_and_is_stored_raw(s3_server, bucket, sides):
     a, _ = sides
+    started = time.monotonic()
     a.send(echo_request(A, B))
+    print(f"one packet PUT in {(time.monotonic() - started) * 1000:.1f} ms")
     (key,) = keys(s3_server, bucket)
-    body = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert body == echo_request(A, B)
+    assert s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read() == echo_request(A, B)
+    assert a.stats.s3_ops["put"] == 1
+
+
+def test_a_dense_flow_gathers_into_few_large_objects_within_the_bounds(s3_server, bucket):
+    a = Side(s3_server.endpoint_url, bucket, A, bundle_bytes=64 << 10).start(False)
+    try:
+        sent = [udp(A, B, bytes([n % 256]) * 1200) for n in range(600)]  # ~740 kB
+        a.send(*sent)
+    finally:
+        a.close()
+    bodies = [s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys(s3_server, bucket)]
+    assert [packet for body in bodies for packet in wire.decode(body).packets] == sent  # in send order
+    assert all(len(body) <= (64 << 10) + 4 + 4 * wire.MAX_BUNDLE_PACKETS for body in bodies)
+    assert len(bodies) < len(sent) / 10  # gathered, not one PUT per packet
+    print(f"600 packets in {len(bodies)} objects")
 
 
 def test_objects_arrive_in_send_order(s3_server, bucket, sides):
@@ -82,7 +87,7 @@ def test_objects_arrive_in_send_order(s3_server, bucket, sides):
     sent = [udp(A, B, f"datagram {n}".encode()) for n in range(40)]
     for data in sent:
         a.send(data)
-    while b.ingress.poll():
+    while b.receive():
         pass
     assert b.delivered == sent
 
@@ -91,32 +96,83 @@ def test_late_put_is_still_delivered(s3_server, bucket, sides):
     a, b = sides
     early_key = a.egress.keys.make(B)  # made first, PUT last: as if its PUT were slow
     a.send(udp(A, B, b"second"))
-    b.ingress.poll()
+    b.receive()
     assert b.delivered == [udp(A, B, b"second")]
-    a.store.put(early_key, udp(A, B, b"first, but late"))
-    b.ingress.poll()
+    a.bucket.put(early_key, udp(A, B, b"first, but late"))
+    b.receive()
     assert b.delivered[-1] == udp(A, B, b"first, but late")
+
+
+class SlowGets:
+    """A real bucket whose GETs of chosen keys take a while (a slow object, as S3 has them)."""
+
+    def __init__(self, inner: Bucket, seconds: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+        self.slow: set[str] = set()
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def get(self, key: str, limit: int = wire.MAX_OBJECT_BYTES) -> bytes | None:
+        if key in self.slow:
+            time.sleep(self.seconds)
+        return self.inner.get(key, limit)
+
+
+def test_pipelined_delivery_keeps_key_order_and_a_slow_object_holds_the_rest_only_briefly(s3_server, bucket):
+    slow_gets: list[SlowGets] = []
+
+    def wrap(inner: Bucket) -> Bucket:
+        slow_gets.append(SlowGets(inner, 0.3))
+        return slow_gets[0]  # type: ignore[return-value]
+
+    a = Side(s3_server.endpoint_url, bucket, A).start(False)
+    b = Side(s3_server.endpoint_url, bucket, B, wrap=wrap)
+    try:
+        sent = [udp(A, B, f"in order {n}".encode()) for n in range(8)]
+        for data in sent:
+            a.send(data)
+        listed = keys(s3_server, bucket)
+        slow_gets[0].slow = {listed[0], listed[3]}  # slower than the rest, quicker than HOLD_LIMIT
+        b.receive()
+        assert b.delivered == sent  # fetched in parallel, delivered in key order
+        slow_gets[0].seconds = HOLD_LIMIT * 4  # now slower than the hold
+        more = [udp(A, B, f"behind a slow one {n}".encode()) for n in range(3)]
+        for data in more:
+            a.send(data)
+        slow_gets[0].slow = {keys(s3_server, bucket, f"{B}/")[-3]}
+        started = time.monotonic()
+        b.ingress.poll()
+        assert wait_until(lambda: b.ingress.deliver_ready(0.05) >= 0 and len(b.delivered) >= 10, 5)
+        held = time.monotonic() - started
+        assert b.delivered[8:10] == more[1:]  # the two behind the slow one went first
+        assert held < HOLD_LIMIT * 3
+        b.ingress.drain()
+        assert b.delivered[-1] == more[0]  # and the slow one still arrived
+    finally:
+        a.close()
+        b.close()
 
 
 def test_bad_objects_are_dropped_counted_and_deleted(s3_server, bucket, sides):
     a, b = sides
     maker = wire.KeyMaker()
     good = udp(A, B, b"good")
-    a.store.put(maker.make(B), b"\x00 not a packet")
-    a.store.put(maker.make(B), wire.BUNDLE_MAGIC + b"\xff\xff\xff\xff")
-    a.store.put(maker.make(B), echo_request(A, B)[:-4])  # truncated
-    a.store.put(maker.make(B), udp(B, A))  # addressed to someone else
-    a.store.put(f"{B}/not-a-ulid", good)
-    a.store.put(maker.make(B), wire.encode([udp(A, B, b"x" * 2000), good]))  # one bad in a bundle
-    big_mtu_side = b.ingress.mtu
-    b.ingress.mtu = 1280
-    assert b.ingress.poll() is True
-    b.ingress.mtu = big_mtu_side
+    a.bucket.put(maker.make(B), b"\x00 not a packet")
+    a.bucket.put(maker.make(B), wire.BUNDLE_MAGIC + b"\xff\xff\xff\xff")
+    a.bucket.put(maker.make(B), echo_request(A, B)[:-4])  # truncated
+    a.bucket.put(maker.make(B), udp(B, A))  # addressed to someone else
+    a.bucket.put(maker.make(B), udp(ipaddress.IPv6Address("2001:db8::1"), B))  # from outside the network
+    a.bucket.put(f"{B}/not-a-ulid", good)
+    a.bucket.put(maker.make(B), wire.encode([udp(A, B, b"x" * 60000), good]))  # one too long in a bundle
+    b.ingress.settings = dataclasses.replace(b.ingress.settings, mtu=1280)
+    b.receive()
     assert b.delivered == [good]
     assert b.stats.dropped == {
-        "bad_object": 2, "malformed": 1, "wrong_destination": 1, "bad_key": 1, "too_long": 1
+        "bad_object": 2, "malformed": 1, "wrong_destination": 1, "foreign_source": 1, "bad_key": 1, "too_long": 1,
     }
-    b.ingress.delete_handled()
+    b.ingress.deleter.delete_once()
     assert keys(s3_server, bucket) == []
     dropped = [e for e in b.events.drain() if isinstance(e, PacketSeen) and e.verdict == "dropped"]
     assert {e.reason for e in dropped} == set(b.stats.dropped)
@@ -126,31 +182,29 @@ def test_object_that_cannot_be_read_is_dropped_after_some_polls(s3_server, bucke
     a, b = sides
     a.send(udp(A, B, b"unreadable"))
     (key,) = keys(s3_server, bucket)
-    real_get = b.store.get
+    real_get = b.bucket.inner.get
 
-    def get(wanted: str, attempts: int = 3) -> bytes | None:
+    def get(wanted: str, limit: int = wire.MAX_OBJECT_BYTES) -> bytes | None:
         if wanted == key:
-            raise StoreError("access denied by S3 (AccessDenied)", "denied")
-        return real_get(wanted, attempts)
+            raise StoreError("access denied (AccessDenied)", "denied")
+        return real_get(wanted, limit)
 
-    b.store.get = get  # S3 lists this object but refuses to hand it over
+    b.bucket.inner.get = get  # type: ignore[method-assign]  # S3 lists this object but refuses to hand it over
     for _ in range(FETCH_ATTEMPTS - 1):
-        assert b.ingress.poll() is True
+        assert b.receive() == 1
         assert b.stats.dropped == {}
-    b.ingress.poll()  # the last failure
+    b.receive()  # the last failure
     assert b.stats.dropped == {"unreadable_object": 1}
-    b.ingress.delete_handled()
+    b.ingress.deleter.delete_once()
     assert keys(s3_server, bucket) == []
 
 
 def test_missing_bucket_and_unreachable_endpoint_are_named(s3_server):
     with pytest.raises(StoreError, match="bucket does not exist") as missing:
-        Store("no-such-bucket", s3_server.endpoint_url).check_bucket()
+        open_bucket("no-such-bucket", s3_server.endpoint_url).check_access("")
     assert missing.value.kind == "no_bucket"
-    from agent.lab import free_port
-
-    with pytest.raises(StoreError, match="cannot reach S3") as down:
-        Store("b", f"http://127.0.0.1:{free_port()}").check_bucket()
+    with pytest.raises(StoreError, match="cannot reach") as down:
+        open_bucket("b", f"http://127.0.0.1:{free_port()}").check_access("")
     assert down.value.kind == "unreachable"
 
 
@@ -158,28 +212,28 @@ def test_loops_survive_the_server_stopping_and_coming_back():
     server = S3Server().start()
     try:
         server.create_bucket("restart")
-        a, b = Side(server.endpoint_url, "restart", A), Side(server.endpoint_url, "restart", B)
-        stop = threading.Event()
-        loop = threading.Thread(target=b.ingress.run, args=(stop,))
-        loop.start()
-        a.send(udp(A, B, b"before"))
-        assert wait_until(lambda: b.delivered == [udp(A, B, b"before")], 10)
-        server.process.terminate()
-        server.process.wait()
-        assert wait_until(lambda: sum(b.stats.s3_errors.values()) >= 3, 10)
-        assert not b.store.healthy
-        a.send(udp(A, B, b"lost while down"))
-        assert a.stats.dropped["s3_error"] == 1
-        time.sleep(1.0)
-        assert loop.is_alive()
-        server.restart()
-        server.create_bucket("restart")
-        a.send(udp(A, B, b"after"))
-        assert wait_until(lambda: b.delivered[-1:] == [udp(A, B, b"after")], 15)
-        assert b.store.healthy
-        stop.set()
-        loop.join(timeout=10)
-        assert not loop.is_alive()
+        a = Side(server.endpoint_url, "restart", A).start(False)
+        b = Side(server.endpoint_url, "restart", B).start()
+        try:
+            a.send(udp(A, B, b"before"))
+            assert wait_until(lambda: b.delivered == [udp(A, B, b"before")], 10)
+            server.process.terminate()
+            server.process.wait()
+            # Wait for the state, never race it: the guard turns unhealthy once requests fail for good.
+            assert wait_until(lambda: not b.guard.healthy, 20)
+            a.send(udp(A, B, b"lost while down"))
+            assert a.stats.dropped["s3_error"] == 1
+            assert a.stats.packets_read == a.stats.packets_out + sum(a.stats.dropped.values())
+            server.restart()
+            server.create_bucket("restart")
+            back = time.monotonic()
+            a.send(udp(A, B, b"after"))
+            assert wait_until(lambda: b.delivered[-1:] == [udp(A, B, b"after")], 15)
+            print(f"delivered {time.monotonic() - back:.2f} s after the server came back")
+            assert wait_until(lambda: b.guard.healthy, 10)
+        finally:
+            a.close()
+            b.close()
     finally:
         server.stop()
 
@@ -188,13 +242,28 @@ def test_metrics_follow_prometheus_conventions(sides):
     a, _ = sides
     a.send(echo_request(A, B))
     a.stats.ignore("multicast")
+    a.stats.request("sqs", "receive", 0.01)
     registry = metrics.node_registry(metrics.NodeCollector(a.stats, Heartbeat(0.001, 0.5), {"address": str(A)}))
-    from prometheus_client import generate_latest
-
     text = generate_latest(registry).decode()
     assert "hoshino_packets_egressed_total 1.0" in text
+    assert "hoshino_packets_read_total 1.0" in text
     assert 'hoshino_ignored_packets_total{reason="multicast"} 1.0' in text
     assert 'hoshino_s3_write_operations_total{operation="put"} 1.0' in text
+    assert 'hoshino_sqs_requests_total{operation="receive"} 1.0' in text
     assert "hoshino_heartbeat_interval_seconds 0.5" in text
     assert "hoshino_heartbeat_missed_beats_total 0.0" in text
     assert "process_cpu_seconds_total" in text
+
+
+def test_a_backlog_of_more_than_a_page_never_hides_new_packets(s3_server, bucket, sides):
+    a, _ = sides
+    b = Side(s3_server.endpoint_url, bucket, B, max_age=300)  # the pile takes a while to PUT here
+    maker = wire.KeyMaker()
+    client = s3_server.client()
+    for _ in range(1200):  # more than one page of leftovers
+        client.put_object(Bucket=bucket, Key=maker.make(B), Body=b"\x00junk")
+    a.send(udp(A, B, b"after the pile"))
+    while b.receive():
+        pass
+    assert b.delivered == [udp(A, B, b"after the pile")]
+    assert b.stats.dropped["bad_object"] == 1200

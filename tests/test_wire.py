@@ -42,14 +42,14 @@ def test_one_packet_is_stored_raw():
     assert body == packet
     assert body[0] >> 4 == 6  # xxd on the object shows the IPv6 header
     assert wire.body_format(body) == "raw-ipv6"
-    assert wire.decode(body) == [packet]
+    assert wire.decode(body).packets == [packet]
 
 
 def test_bundle_round_trips_in_order():
     packets = [echo_request(), tcp_syn(), udp()]
     body = wire.encode(packets)
     assert wire.body_format(body) == "bundle-v1"
-    assert wire.decode(body) == packets
+    assert wire.decode(body).packets == packets
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,37 @@ def test_bundle_round_trips_in_order():
 def test_bad_bodies_are_refused(body):
     with pytest.raises(wire.WireError):
         wire.decode(body)
+
+
+def test_a_bundle_holds_a_bounded_number_of_packets():
+    tiny = udp(A, B, b"")
+    with pytest.raises(wire.WireError):
+        wire.encode([tiny] * (wire.MAX_BUNDLE_PACKETS + 1))
+    full = wire.encode([tiny] * wire.MAX_BUNDLE_PACKETS)
+    assert len(wire.decode(full).packets) == wire.MAX_BUNDLE_PACKETS
+    # A hostile writer's bundle of many tiny packets is refused whole, after reading only its bound.
+    flood = full + wire._LENGTH.pack(len(tiny)) + tiny
+    with pytest.raises(wire.WireError) as refused:
+        wire.decode(flood)
+    assert refused.value.reason == "too_many_packets"
+
+
+def test_a_sealed_body_needs_a_key_and_is_opened_by_the_one_decode_entry():
+    sealed = wire.SEALED_MAGIC + b"ciphertext"
+    assert wire.body_format(sealed) == "sealed-v1"
+    with pytest.raises(wire.WireError) as refused:
+        wire.decode(sealed, "k")
+    assert refused.value.reason == "sealed_no_key"
+    inner = wire.encode([echo_request(), udp()])
+    opened = wire.decode(sealed, "k", opener=lambda key, body: (A, inner))
+    assert opened.format == "sealed-v1/bundle-v1"
+    assert opened.sender == A and opened.packets == [echo_request(), udp()]
+
+
+def test_ulid_floor_sorts_before_every_key_made_at_or_after_that_moment():
+    maker = wire.KeyMaker()
+    key = maker.make(B)
+    made = wire.parse_key(key).timestamp
+    inbox = wire.inbox("", B)
+    assert f"{inbox}{wire.ulid_floor(made)}" <= key
+    assert f"{inbox}{wire.ulid_floor(made + 0.002)}" > key
