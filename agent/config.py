@@ -80,6 +80,10 @@ class Config:
     egress_queue: int = 1024
     """Packets waiting to be PUT, at most: 1024 at the default MTU bound the queue to ~54 MB."""
     bundle_bytes: int = 1 << 20
+    key_file: str | None = None
+    """This node's private key: when set, every object is sealed and unsealed objects are dropped."""
+    peers_file: str | None = None
+    """The peers file (TOML): the only nodes whose objects are accepted, and their public keys."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,10 @@ FLAGS = [
          f"Prometheus metrics address, or 'off' (default {DEFAULT_METRICS})", DEFAULT_METRICS, parse_listen),
     Flag("--netns", "HOSHINO_NETNS", "NAME",
          "existing network namespace for the device and metrics listener (S3 traffic stays here)"),
+    Flag("--key-file", "HOSHINO_KEY_FILE", "PATH",
+         "this node's private key (make one: hoshino-agent genkey PATH); seals every object, needs --peers"),
+    Flag("--peers", "HOSHINO_PEERS", "PATH",
+         "peers file: each peer's address and public key, in TOML; needs --key-file"),
 ]
 
 
@@ -139,6 +147,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise ConfigError(f"--mtu {args.mtu}: IPv6 needs 1280 to 65535")
     if args.fastest_poll <= 0 or args.fastest_poll > args.slowest_poll:
         raise ConfigError("--fastest-poll must be above zero and no slower than --slowest-poll")
+    if bool(args.key_file) != bool(args.peers):
+        raise ConfigError(
+            "--key-file needs --peers (HOSHINO_PEERS): the peers whose objects to accept" if args.key_file else
+            "--peers needs --key-file (HOSHINO_KEY_FILE): this node's private key, from hoshino-agent genkey")
     return Config(
         bucket=args.bucket,
         endpoint_url=args.endpoint_url or None,
@@ -153,4 +165,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
         fastest_poll=args.fastest_poll,
         metrics_listen=args.metrics_listen,
         netns=args.netns or None,
+        key_file=args.key_file or None,
+        peers_file=args.peers or None,
     )
