@@ -1,4 +1,4 @@
-"""hoshino-agent: run one node headless until SIGINT or SIGTERM."""
+"""hoshino-agent: run one node headless until SIGINT or SIGTERM, or make and show its key (genkey, pubkey)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import FrameType
 from agent import __version__
 from agent.config import ConfigError, add_arguments, config_from_args
 from agent.node import Node, NodeError
+from agent.sealing.keys import KeyFileError, encode_public_key, generate_key_file, load_private_key
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,12 +24,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true", help="log every S3 notice")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", title="key commands",
+                                     description="without a command, hoshino-agent runs the node")
+    genkey = commands.add_parser("genkey", help="write a new private key to PATH (mode 0600) and print its public key",
+                                 description="Write a new X25519 private key to PATH, readable by its owner only "
+                                             "(never over an existing file), and print its public key for the "
+                                             "peers files of the other nodes.")
+    genkey.add_argument("path", metavar="PATH")
+    pubkey = commands.add_parser("pubkey", help="print the public key of the private key in PATH",
+                                 description="Print the public key of the private key in PATH.")
+    pubkey.add_argument("path", metavar="PATH")
     return parser
+
+
+def key_command(command: str, path: str) -> int:
+    """genkey or pubkey: print the public key, or a one-line error; return the exit status."""
+    try:
+        public = generate_key_file(path) if command == "genkey" else load_private_key(path).public_key()
+    except KeyFileError as error:
+        print(f"hoshino-agent {command}: error: {error}", file=sys.stderr)
+        return 1
+    print(encode_public_key(public))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command:
+        return key_command(args.command, args.path)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s hoshino-agent %(levelname)s %(message)s",

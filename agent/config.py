@@ -91,6 +91,10 @@ class Config:
     sqs_endpoint_url: str | None = None
     prices: str = "aws-s3-standard"
     """A price table's name or a TOML file, for the cost estimate."""
+    key_file: str | None = None
+    """This node's private key: when set, every object is sealed and unsealed objects are dropped."""
+    peers_file: str | None = None
+    """The peers file (TOML): the only nodes whose objects are accepted, and their public keys."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ FLAGS = [
     Flag("--prices", "HOSHINO_PRICES", "NAME|FILE",
          "price table for the cost estimate: aws-s3-standard, aws-s3-express, cloudflare-r2 or a TOML file "
          "(default aws-s3-standard)", "aws-s3-standard"),
+    Flag("--key-file", "HOSHINO_KEY_FILE", "PATH",
+         "this node's private key (make one: hoshino-agent genkey PATH); seals every object, needs --peers"),
+    Flag("--peers", "HOSHINO_PEERS", "PATH",
+         "peers file: each peer's address and public key, in TOML; needs --key-file"),
 ]
 
 
@@ -162,6 +170,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise ConfigError("--max-age must be above zero")
     if args.fastest_poll <= 0 or args.fastest_poll > args.slowest_poll:
         raise ConfigError("--fastest-poll must be above zero and no slower than --slowest-poll")
+    if bool(args.key_file) != bool(args.peers):
+        raise ConfigError(
+            "--key-file needs --peers (HOSHINO_PEERS): the peers whose objects to accept" if args.key_file else
+            "--peers needs --key-file (HOSHINO_KEY_FILE): this node's private key, from hoshino-agent genkey")
     return Config(
         bucket=args.bucket,
         endpoint_url=args.endpoint_url or None,
@@ -180,4 +192,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
         wakeup=args.wakeup,
         sqs_endpoint_url=args.sqs_endpoint_url or args.endpoint_url or None,
         prices=args.prices,
+        key_file=args.key_file or None,
+        peers_file=args.peers or None,
     )

@@ -1,0 +1,155 @@
+"""Seal and open object bodies: a key per pair of nodes, ChaCha20-Poly1305 bound to the object key."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import ulid
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from agent import wire
+from agent.sealing.header import HEADER_BYTES, NONCE_BYTES, VERSION, Header, SealError, parse_header, prefix_id
+from agent.sealing.keys import key_id, load_private_key
+from agent.sealing.peers import PeerKey, Peers, PeerTable
+
+KDF_LABEL = b"hoshino sealed object pair key"
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A sealed body opened: the authenticated sender and the plaintext body (raw packet or bundle)."""
+
+    sender: ipaddress.IPv6Address
+    body: bytes
+
+
+def pair_key(private_key: X25519PrivateKey, peer: PeerKey) -> bytes:
+    """The 32-byte key two nodes share: HKDF-SHA256 over their X25519 secret, bound to both public keys."""
+    own = private_key.public_key().public_bytes_raw()
+    low, high = sorted((own, peer.raw))
+    info = KDF_LABEL + bytes([VERSION]) + low + high
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(private_key.exchange(peer.public))
+
+
+def associated_data(header: bytes, key_prefix: str, destination: ipaddress.IPv6Address, stamp: ulid.ULID) -> bytes:
+    """What the tag covers besides the body: the whole clear header, then the object key it was sealed for."""
+    return header + f"{wire.inbox(key_prefix, destination)}{stamp}".encode()
+
+
+class Sealer:
+    """Seals this node's outgoing bodies for their destination and opens what peers sealed for it.
+
+    Thread-safe: the loops of both directions may share one. The peer table is read once per object,
+    so a reload of the peers file takes effect between objects, never within one.
+    """
+
+    def __init__(self, private_key: X25519PrivateKey, own_address: ipaddress.IPv6Address, peers: Peers,
+                 key_prefix: str = "") -> None:
+        self.own_address = own_address
+        self.peers = peers
+        self.key_prefix = key_prefix
+        self.public_key = private_key.public_key()
+        self._private_key = private_key
+        self._own_key_id = key_id(self.public_key)
+        self._prefix_id = prefix_id(key_prefix)
+        self._lock = threading.Lock()
+        self._table: PeerTable | None = None
+        self._ciphers: dict[bytes, ChaCha20Poly1305] = {}
+        # Per peer, the key it last sealed with and the newest ULID that showed it: we seal to that key,
+        # so a peer that switched to its new key keeps receiving without waiting for every peers file.
+        self._current: dict[ipaddress.IPv6Address, tuple[bytes, ulid.ULID]] = {}
+
+    @classmethod
+    def from_files(cls, key_file: str | Path, peers_file: str | Path, own_address: ipaddress.IPv6Address,
+                   key_prefix: str = "") -> Sealer:
+        """A Sealer from --key-file and --peers; KeyFileError or PeersError says what is wrong."""
+        return cls(load_private_key(key_file), own_address, Peers(peers_file), key_prefix)
+
+    def seal(self, object_key: str, body: bytes) -> bytes:
+        """Seal a raw packet or bundle for the object key it will be PUT under.
+
+        SealError 'unknown_peer' when the destination is not in the peers file; ValueError for a key
+        or body this node never writes.
+        """
+        key = wire.parse_key(object_key, self.key_prefix)
+        if wire.body_format(body) == "unknown":
+            raise ValueError("only a raw IPv6 packet or a bundle is sealed")
+        table = self.peers.table
+        recipient = self._recipient_key(table, key.destination)
+        nonce = os.urandom(NONCE_BYTES)
+        header = Header(self.own_address, self._own_key_id, key.destination, recipient.id, self._prefix_id,
+                        key.ulid, nonce).pack()
+        cipher = self._cipher(table, recipient)
+        return header + cipher.encrypt(nonce, body, associated_data(header, self.key_prefix, key.destination,
+                                                                    key.ulid))
+
+    def open(self, object_key: str, body: bytes) -> Opened:
+        """Authenticate and decrypt a body found under object_key; SealError(reason) says why not."""
+        header = parse_header(body)
+        try:
+            key = wire.parse_key(object_key, self.key_prefix)
+        except wire.WireError as error:
+            raise SealError("relocated", str(error)) from None
+        if (header.destination, header.ulid, header.prefix_id) != (key.destination, key.ulid, self._prefix_id):
+            raise SealError("relocated", f"sealed for {header.destination}/{header.ulid}"
+                            f"{'' if header.prefix_id == self._prefix_id else ' under another key prefix'}, "
+                            f"found at {object_key}")
+        if header.destination != self.own_address:
+            raise SealError("relocated", f"sealed for {header.destination}, this node is {self.own_address}")
+        table = self.peers.table
+        sender = table.find(header.sender, header.sender_key)
+        if sender is None:
+            known = "no key with id " + header.sender_key.hex() if table.keys_of(header.sender) else "not a peer"
+            raise SealError("unknown_sender", f"{header.sender}: {known}")
+        if header.recipient_key != self._own_key_id:
+            raise SealError("wrong_key", f"{header.sender} sealed it for key id {header.recipient_key.hex()}, "
+                            f"this node's is {self._own_key_id.hex()}")
+        cipher = self._cipher(table, sender)
+        clear = body[:HEADER_BYTES]
+        try:
+            # A view, not a slice: copying a 1 MiB body would cost more than decrypting it.
+            plaintext = cipher.decrypt(header.nonce, memoryview(body)[HEADER_BYTES:],
+                                       associated_data(clear, self.key_prefix, key.destination, key.ulid))
+        except InvalidTag:
+            raise SealError("forged", f"claims to be from {header.sender}; authentication failed") from None
+        self._learn(header.sender, header.sender_key, header.ulid)
+        return Opened(header.sender, plaintext)
+
+    def _recipient_key(self, table: PeerTable, destination: ipaddress.IPv6Address) -> PeerKey:
+        """The destination's key it last sealed with, if still listed; else its first listed key."""
+        keys = table.keys_of(destination)
+        if not keys:
+            raise SealError("unknown_peer", f"{destination} is not in the peers file")
+        current = self._current.get(destination)
+        if current:
+            for key in keys:
+                if key.id == current[0]:
+                    return key
+        return keys[0]
+
+    def _learn(self, sender: ipaddress.IPv6Address, sender_key: bytes, stamp: ulid.ULID) -> None:
+        with self._lock:
+            current = self._current.get(sender)
+            # Only a newer object moves it: a replayed old one must not switch us back to a retired key.
+            if current is None or stamp > current[1]:
+                self._current[sender] = (sender_key, stamp)
+
+    def _cipher(self, table: PeerTable, peer: PeerKey) -> ChaCha20Poly1305:
+        """The cipher of this pair, derived once per peer key; the cache drops keys a reload removed."""
+        with self._lock:
+            if table is not self._table:
+                self._ciphers = {raw: c for raw, c in self._ciphers.items() if table.holds(raw)}
+                self._current = {a: c for a, c in self._current.items() if table.find(a, c[0])}
+                self._table = table
+            cipher = self._ciphers.get(peer.raw)
+            if cipher is None:
+                cipher = self._ciphers[peer.raw] = ChaCha20Poly1305(pair_key(self._private_key, peer))
+            return cipher
