@@ -1,4 +1,4 @@
-"""hoshino-agent: run one node headless until SIGINT or SIGTERM, or make and show its key (genkey, pubkey)."""
+"""hoshino-agent: run one node headless until SIGINT or SIGTERM (SIGHUP reloads peers), or make and show its key."""
 
 from __future__ import annotations
 
@@ -62,12 +62,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, NodeError) as error:
         parser.exit(2, f"hoshino-agent: error: {error}\n")
     stop_requested = threading.Event()
+    reload_requested = threading.Event()
+    sealed = bool(node.config.key_file)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop_requested.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    def request_reload(signum: int, _frame: FrameType | None) -> None:
+        reload_requested.set()
+        stop_requested.set()  # wakes the main loop, which reloads and goes on
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
+    # SIGHUP reloads the peers file of a sealed node, as daemons do; an unsealed one has nothing to
+    # reload, so a hangup stops it, as it stops a program whose terminal went away.
+    signal.signal(signal.SIGHUP, request_reload if sealed else request_stop)
     try:
         node.start()
     except NodeError as error:
@@ -78,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{' in ' + node.config.netns if node.config.netns else ''}, bucket {node.config.bucket}",
         file=sys.stderr, flush=True,
     )
-    while not (stop_requested.wait(0.5) or node.wait(0)):
-        pass
+    while not node.wait(0):
+        if stop_requested.wait(0.5):
+            if not reload_requested.is_set():
+                break
+            reload_requested.clear()
+            stop_requested.clear()
+            print(f"hoshino-agent: {node.reload_peers()}", file=sys.stderr, flush=True)
     node.stop()
     if node.error:
         print(f"hoshino-agent: error: {node.error}", file=sys.stderr)

@@ -18,6 +18,7 @@ TRANSIENT = ("unreachable", "timeout", "throttled", "connection")
 GIVEN_UP_KEPT = 65536
 BACKOFF_MAX = 5.0
 Report = Callable[[str], None]
+Deleted = Callable[[list[str]], None]
 
 
 class Deleter:
@@ -29,10 +30,12 @@ class Deleter:
     service is down the batch waits with backoff instead: nobody's fault, no key is blamed.
     """
 
-    def __init__(self, bucket: Bucket, stats: Stats, report: Report | None = None) -> None:
+    def __init__(self, bucket: Bucket, stats: Stats, report: Report | None = None,
+                 deleted: Deleted | None = None) -> None:
         self.bucket = bucket
         self.stats = stats
         self._report = report
+        self._deleted = deleted
         self._queue: queue.Queue[str] = queue.Queue()
         self._tries: dict[str, int] = {}
         self._given_up: OrderedDict[str, None] = OrderedDict()
@@ -71,6 +74,9 @@ class Deleter:
                     self._queue.put(key)
                 return False
             refused = keys
+        if self._deleted is not None and len(refused) < len(keys):
+            refused_set = set(refused)
+            self._deleted([key for key in keys if key not in refused_set])
         for key in refused:
             self._delete_alone(key)
         return True
@@ -90,6 +96,8 @@ class Deleter:
             self._give_up(key, str(error))
             return
         self._tries.pop(key, None)
+        if self._deleted is not None:
+            self._deleted([key])
 
     def _give_up(self, key: str, why: str) -> None:
         self._tries.pop(key, None)

@@ -232,10 +232,10 @@ class Egress:
         """PUT one object (ringing its destination's doorbell alongside), count it, report its packets."""
         key = self.keys.make(outbox.destination)
         plain = wire.encode(batch)
-        body = self.seal(key, plain) if self.seal is not None else plain
         verdict: Verdict = "sent"
         reason = ""
         try:
+            body = self.seal(key, plain) if self.seal is not None else plain
             if self._ringers is not None and self.doorbell is not None:
                 # The bell goes out while the PUT is under way: the receiver retries a GET that
                 # comes too early, and the object arrives a request's time sooner.
@@ -244,6 +244,9 @@ class Egress:
         except StoreError as error:
             self.stats.drop("s3_error", len(batch))
             verdict, reason = "dropped", f"s3_error: {error.kind}"
+        except wire.WireError as error:  # sealing refused: no key for this destination
+            self.stats.drop(error.reason, len(batch))
+            verdict, reason = "dropped", error.reason
         else:
             self.stats.egressed(len(batch), sum(len(data) for data in batch))
             if self.recent is not None:

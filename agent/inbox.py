@@ -46,7 +46,7 @@ class Inbox:
         self.max_age = max_age
         self.skew = skew
         self.clock = clock
-        self._sweep_after = ""
+        self._sweep_token = ""
 
     def floor(self) -> float:
         """The oldest send time still accepted."""
@@ -77,20 +77,22 @@ class Inbox:
 
     def sweep(self) -> list[ObjectInfo]:
         """A few pages of the whole inbox, going on from where the last sweep stopped."""
-        listed, truncated = self._pages(self._sweep_after or "", SWEEP_PAGES)
-        self._sweep_after = listed[-1].key if truncated and listed else ""
+        listed, self._sweep_token = self._pages("", SWEEP_PAGES, self._sweep_token)
         return listed
 
-    def _pages(self, start_after: str, pages: int) -> tuple[list[ObjectInfo], bool]:
+    def _pages(self, start_after: str, pages: int, token: str = "") -> tuple[list[ObjectInfo], str]:
+        """Up to `pages` pages in key order, and the token to go on from ('' when the listing ended).
+
+        Pages follow the bucket's continuation token, never a key of ours: a hostile key (with
+        control characters, say) cannot break the next request.
+        """
         listed: list[ObjectInfo] = []
-        truncated = False
         for _ in range(pages):
-            page = self.bucket.list_objects(self.prefix, LIST_LIMIT, start_after)
+            page = self.bucket.list_objects(self.prefix, LIST_LIMIT, start_after, token)
             listed.extend(page.objects)
-            truncated = page.truncated
-            if not truncated or not page.objects:
+            token = page.next_token if page.truncated else ""
+            if not token:
                 break
-            start_after = page.objects[-1].key
         # Sorted here, not trusted to the listing: S3 Express directory buckets list in no order.
         listed.sort(key=lambda item: item.key)
-        return listed, truncated
+        return listed, token

@@ -117,7 +117,7 @@ class Ingress:
         self.clock = clock
         self.inbox = Inbox(bucket, settings.address, settings.key_prefix,
                            max_age=settings.max_age, skew=settings.skew, clock=clock)
-        self.deleter = Deleter(bucket, stats, report)
+        self.deleter = Deleter(bucket, stats, report, deleted=self._confirm_deleted)
         self._fetchers = ThreadPoolExecutor(settings.fetchers, thread_name_prefix="hoshino-get")
         self._changed = threading.Condition()
         self._pending: dict[str, Pending] = {}
@@ -127,6 +127,8 @@ class Ingress:
         """Guards the handled keys and the fetch failures, kept by discovery and delivery alike."""
         self._handled: OrderedDict[str, float] = OrderedDict()
         """Handled keys and until when to remember them: the same key PUT again is not handled twice."""
+        self._deleted: set[str] = set()
+        """Handled keys whose delete went through: listed again, they were PUT again (a replay)."""
         self._failures: dict[str, tuple[int, float]] = {}
         self._deferred: float | None = None
         self._resume: float | None = None
@@ -228,7 +230,7 @@ class Ingress:
         """Fetch the objects a doorbell rang, straight away: no listing needed."""
         for bell in bells:
             if bell.key in self._pending or self._known(bell.key):
-                continue
+                continue  # a bell rung twice: the object is handled once
             reason, sent_at = self.inbox.judge(bell.key, bell.size)
             if reason == "bad_key":
                 self._drop_object("bad_bell", bell.key, f"a bell for {bell.key!r}")
@@ -245,7 +247,13 @@ class Ingress:
         found = False
         self._deferred = None
         for item in listed:
-            if item.key in self._pending or self._known(item.key):
+            if item.key in self._pending:
+                continue
+            if self._known(item.key):
+                if self._put_again(item.key):
+                    found = True
+                    self._drop_object("replayed", item.key, "a handled key, PUT again after its delete")
+                    self.deleter.put(item.key)
                 continue
             reason, sent_at = self.inbox.judge(item.key, item.size)
             found = True
@@ -257,6 +265,18 @@ class Ingress:
                 break
         self._forget_old()
         return found
+
+    def _confirm_deleted(self, keys: list[str]) -> None:
+        with self._books:
+            self._deleted.update(key for key in keys if key in self._handled)
+
+    def _put_again(self, key: str) -> bool:
+        """True for a handled key that was deleted and is listed again (it is now being deleted again)."""
+        with self._books:
+            if key not in self._deleted:
+                return False
+            self._deleted.discard(key)
+            return True
 
     def _known(self, key: str) -> bool:
         with self._books:
@@ -460,6 +480,7 @@ class Ingress:
                 if until > now and len(self._handled) <= REMEMBERED_KEYS:
                     break
                 del self._handled[key]
+                self._deleted.discard(key)
 
     def _drop_object(self, reason: str, key: str, what: str) -> None:
         self.stats.drop(reason)

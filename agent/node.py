@@ -21,10 +21,14 @@ from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Not
 from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress, IngressSettings
 from agent.recent import CarriedObject, RecentObjects
+from agent.sealing import KeyFileError, PeersError, Sealer
+from agent.sealing.tunnel import SealedTunnel
 from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, open_bucket, open_doorbell
 from agent.tun import Tun
 
 SNAPSHOT_PERIOD = 0.25
+SKEW = 2.0
+"""Seconds a sender's clock may run ahead of ours: keys from further in the future are refused."""
 log = logging.getLogger("hoshino")
 
 
@@ -67,6 +71,7 @@ class Node:
         self.bucket: GuardedBucket | None = None
         self.doorbell: Doorbell | None = None
         self.recent = RecentObjects()
+        self.sealed: SealedTunnel | None = None
         self._egress: Egress | None = None
 
     # Controls, safe from any thread.
@@ -91,6 +96,20 @@ class Node:
         """The objects this node recently sent and received, oldest first."""
         return self.recent.snapshot()
 
+    def reload_peers(self) -> str:
+        """Read the peers file again, without dropping traffic; a bad file keeps the old peers. Says what happened."""
+        if self.sealed is None:
+            message, level = "not sealed: there is no peers file to reload", "info"
+        else:
+            try:
+                table = self.sealed.reload()
+            except PeersError as error:
+                message, level = f"peers file not reloaded, the old peers stay: {error}", "warning"
+            else:
+                message, level = f"peers file reloaded: {len(table)} peer{'s' if len(table) != 1 else ''}", "info"
+        self._notice(level, message)  # type: ignore[arg-type]
+        return message
+
     def publish(self, event: Event) -> None:
         if self.events is not None:
             self.events.publish(event)
@@ -112,6 +131,12 @@ class Node:
         config = self.config
         if os.geteuid() != 0 and not _has_net_admin():
             raise NodeError("needs CAP_NET_ADMIN: run as root")
+        if config.key_file and config.peers_file:
+            try:
+                sealer = Sealer.from_files(config.key_file, config.peers_file, self.address, config.key_prefix)
+            except (KeyFileError, PeersError) as error:
+                raise NodeError(str(error)) from None
+            self.sealed = SealedTunnel(sealer, config.max_age + 2 * SKEW)
         self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard)
         try:
             self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
@@ -136,11 +161,15 @@ class Node:
             self.bucket, self.stats, self.heartbeat,
             EgressSettings(self.address, config.network, config.mtu, config.key_prefix),
             doorbell=self.doorbell, publish=publish, recent=self.recent,
+            seal=self.sealed.seal if self.sealed else None,
         )
         ingress = Ingress(
             self.bucket, self._tun.write, self.stats, self.heartbeat,
-            IngressSettings(self.address, config.network, config.mtu, config.key_prefix, max_age=config.max_age),
+            IngressSettings(self.address, config.network, config.mtu, config.key_prefix, max_age=config.max_age,
+                            skew=SKEW),
             doorbell=self.doorbell, publish=publish, recent=self.recent,
+            opener=self.sealed.open if self.sealed else None,
+            replayed=self.sealed.replayed if self.sealed else None,
             report=lambda message: self._notice("warning", message),
         )
         self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))

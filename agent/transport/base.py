@@ -38,6 +38,8 @@ class Listing:
 
     objects: tuple[ObjectInfo, ...]
     truncated: bool = False
+    next_token: str = ""
+    """Where the next page starts, opaque (the bucket's continuation token); '' on the last page."""
 
     def __iter__(self) -> Iterator[ObjectInfo]:
         return iter(self.objects)
@@ -59,8 +61,9 @@ class Bucket(Protocol):
         """Store body under key."""
         ...
 
-    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "") -> Listing:
-        """One page of the keys under prefix that sort after start_after."""
+    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "",
+                     token: str = "") -> Listing:
+        """One page of the keys under prefix that sort after start_after, or from a previous page's token."""
         ...
 
     def get(self, key: str, limit: int = ...) -> bytes | None:

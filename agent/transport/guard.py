@@ -161,9 +161,10 @@ class GuardedBucket:
     def put(self, key: str, body: bytes, attempts: int = 4) -> None:
         self.guard.call("s3", "put", lambda: self.inner.put(key, body), attempts, payload=len(body))
 
-    def list_objects(self, prefix: str = "", max_keys: int = 1000, start_after: str = "",
+    def list_objects(self, prefix: str = "", max_keys: int = 1000, start_after: str = "", token: str = "",
                      attempts: int = 2) -> Listing:
-        return self.guard.call("s3", "list", lambda: self.inner.list_objects(prefix, max_keys, start_after), attempts)
+        return self.guard.call("s3", "list", lambda: self.inner.list_objects(prefix, max_keys, start_after, token),
+                               attempts)
 
     def get(self, key: str, limit: int = MAX_OBJECT_BYTES, attempts: int = 3) -> bytes | None:
         return self.guard.call("s3", "get", lambda: self.inner.get(key, limit), attempts,

@@ -30,13 +30,16 @@ class MemoryBucket:
         with self._lock:
             self._objects[key] = (bytes(body), datetime.now(UTC))
 
-    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "") -> Listing:
+    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "",
+                     token: str = "") -> Listing:
+        after = token or start_after  # this bucket's token is simply the last key of the page before
         with self._lock:
-            keys = sorted(key for key in self._objects if key.startswith(prefix) and key > start_after)
+            keys = sorted(key for key in self._objects if key.startswith(prefix) and key > after)
             page = keys[:max_keys]
+            more = len(keys) > max_keys
             return Listing(
                 tuple(ObjectInfo(key, len(self._objects[key][0]), self._objects[key][1]) for key in page),
-                len(keys) > max_keys,
+                more, page[-1] if more else "",
             )
 
     def get(self, key: str, limit: int = MAX_OBJECT_BYTES) -> bytes | None:

@@ -49,15 +49,19 @@ class S3Bucket:
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self._bucket, Key=key, Body=body)
 
-    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "") -> Listing:
+    def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "",
+                     token: str = "") -> Listing:
         arguments: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if start_after:
+        if token:
+            arguments["ContinuationToken"] = token
+        elif start_after:
             arguments["StartAfter"] = start_after
         response = self.client.list_objects_v2(**arguments)
         return Listing(
             tuple(ObjectInfo(item["Key"], int(item["Size"]), item["LastModified"])
                   for item in response.get("Contents", [])),
             bool(response.get("IsTruncated")),
+            str(response.get("NextContinuationToken", "")),
         )
 
     def get(self, key: str, limit: int = MAX_OBJECT_BYTES) -> bytes | None:
