@@ -4,13 +4,16 @@
 VENV   := .venv
 BIN    := $(VENV)/bin
 PYTHON ?= python3
+# checkov pins older boto3 and packaging than ours: it gets a virtual environment of its own, and
+# tests/test_deploy.py runs it as a program.
+CHECKOV := $(VENV)/checkov/bin/checkov
 
-.PHONY: demo test lint unit bench screenshots system clean
+.PHONY: demo test lint unit bench screenshots system checkov clean
 
 demo: system $(VENV)/.installed
 	$(BIN)/hoshino-tui --demo
 
-test: system $(VENV)/.installed lint
+test: system $(VENV)/.installed $(CHECKOV) lint
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed
@@ -18,7 +21,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(CHECKOV)
 	$(BIN)/pytest -m "not root"
 
 bench: system $(VENV)/.installed
@@ -27,6 +30,12 @@ bench: system $(VENV)/.installed
 
 screenshots: $(VENV)/.installed
 	$(BIN)/python scripts/export_screenshots.py
+
+checkov: $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet 'checkov==3.3.30'
 
 system:
 	@scripts/install-system-packages

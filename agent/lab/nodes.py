@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -94,9 +94,15 @@ class Lab:
     def local_config(self, **overrides: object) -> Config:
         return self.config("local", **overrides)
 
-    def spawn_agent(self, role: str, *extra: str, timeout: float = 20) -> subprocess.Popen[bytes]:
-        """Run hoshino-agent for this role as a process of its own; return once its device is up."""
+    def spawn_agent(
+        self, role: str, *extra: str, timeout: float = 20, env: Mapping[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Run hoshino-agent for this role as a process of its own; return once its device is up.
+
+        env: variables added to the agent's environment (its own credentials, say).
+        """
         config = self.config(role)
+        environment = {**os.environ, **(env or {})}
         log = Path(tempfile.mkstemp(prefix=f"hoshino-{role}-", suffix=".log")[1])
         self._logs.append(log)
         command = [
@@ -108,7 +114,8 @@ class Lab:
             *extra,
         ]
         with log.open("wb") as output:
-            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=environment)
         self.agents.append(process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
