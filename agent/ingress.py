@@ -47,6 +47,8 @@ RUNG_RETRIES = (0.005, 0.01, 0.02, 0.04, 0.08)
 SWEEP_PERIOD = 60.0
 CATCH_UP_BUSY, CATCH_UP_IDLE = 60.0, 300.0
 """With a doorbell: how often to list the inbox anyway, after recent traffic and when idle."""
+UNANNOUNCED = 10.0
+"""With a doorbell: how long to poll after sending to a node that cannot ring us back."""
 REMEMBERED_KEYS = 65536
 """Handled keys kept; more than S3 takes into one prefix (3,500 PUTs/s) within the window."""
 ERROR_BACKOFF_MAX = 5.0
@@ -134,6 +136,7 @@ class Ingress:
         self._resume: float | None = None
         self._error_backoff = 0.0
         self._next_sweep = 0.0
+        self._poll_until = 0.0
 
     # The loops.
 
@@ -158,27 +161,44 @@ class Ingress:
                 thread.join(timeout=15)
 
     def _poll_loop(self, stop: threading.Event) -> None:
-        while self.heartbeat.wait(stop):
-            if self.full:
-                self.heartbeat.skipped()
-                continue
-            try:
-                found = self.poll()
-                if self.clock() >= self._next_sweep:
-                    found = self.sweep() or found
-            except StoreError:
-                self._back_off(stop)
-                continue
-            self._error_backoff = 0.0
-            if found:
-                self.heartbeat.found_work()
-            else:
-                self.heartbeat.found_nothing()
+        while not stop.is_set():
+            self._poll_step(stop)
+
+    def _poll_step(self, stop: threading.Event) -> None:
+        """Wait a beat, list, start fetching what is new; adapt the heartbeat to what was found."""
+        if not self.heartbeat.wait(stop):
+            return
+        if self.full:
+            self.heartbeat.skipped()
+            return
+        try:
+            found = self.poll()
+            if self.clock() >= self._next_sweep:
+                found = self.sweep() or found
+        except StoreError:
+            self._back_off(stop)
+            return
+        self._error_backoff = 0.0
+        if found:
+            self.heartbeat.found_work()
+        else:
+            self.heartbeat.found_nothing()
+
+    def expect_unannounced(self) -> None:
+        """This node sent to one that has no doorbell: its replies come unrung, so poll for a while."""
+        self._poll_until = self.clock() + UNANNOUNCED
+        self.heartbeat.expect_work()
 
     def _bell_loop(self, stop: threading.Event, doorbell: Doorbell) -> None:
-        """Sleep on the doorbell; fetch what it rings; list the inbox now and then to catch what it missed."""
+        """Sleep on the doorbell; fetch what it rings; list the inbox now and then to catch what it missed.
+
+        While talking to a node that cannot ring (it polls), poll on the heartbeat instead.
+        """
         busy_until = 0.0
         while not stop.is_set():
+            if self.clock() < self._poll_until:
+                self._poll_step(stop)
+                continue
             now = self.clock()
             if now >= self._next_sweep:
                 try:

@@ -23,7 +23,7 @@ from agent.ingress import Ingress, IngressSettings
 from agent.recent import CarriedObject, RecentObjects
 from agent.sealing import KeyFileError, PeersError, Sealer
 from agent.sealing.tunnel import SealedTunnel
-from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, open_bucket, open_doorbell
+from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, make_doorbell, open_bucket
 from agent.tun import Tun
 
 SNAPSHOT_PERIOD = 0.25
@@ -150,19 +150,15 @@ class Node:
         except (netconf.NetconfError, NodeError) as error:
             self._undo()
             raise NodeError(str(error)) from None
+        # Every node rings the nodes that wait on a doorbell; only with --wakeup sqs does it wait on one.
+        ringer = make_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address, config.key_prefix)
         if config.wakeup == "sqs":
             try:
-                self.doorbell = open_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address,
-                                              config.key_prefix)
+                ringer.open()
+                self.doorbell = ringer
             except DoorbellError as error:
                 self._notice("warning", f"no doorbell, polling instead: {error}")
         publish = self.publish if self.events is not None else None
-        egress = Egress(
-            self.bucket, self.stats, self.heartbeat,
-            EgressSettings(self.address, config.network, config.mtu, config.key_prefix),
-            doorbell=self.doorbell, publish=publish, recent=self.recent,
-            seal=self.sealed.seal if self.sealed else None,
-        )
         ingress = Ingress(
             self.bucket, self._tun.write, self.stats, self.heartbeat,
             IngressSettings(self.address, config.network, config.mtu, config.key_prefix, max_age=config.max_age,
@@ -171,6 +167,13 @@ class Node:
             opener=self.sealed.open if self.sealed else None,
             replayed=self.sealed.replayed if self.sealed else None,
             report=lambda message: self._notice("warning", message),
+        )
+        egress = Egress(
+            self.bucket, self.stats, self.heartbeat,
+            EgressSettings(self.address, config.network, config.mtu, config.key_prefix),
+            doorbell=ringer, publish=publish, recent=self.recent,
+            seal=self.sealed.seal if self.sealed else None,
+            unrung=ingress.expect_unannounced if self.doorbell is not None else None,
         )
         self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))
         self._spawn("hoshino-send", egress.send_loop)

@@ -23,21 +23,22 @@ class Side:
 
     def __init__(self, endpoint: str, bucket: str, address: ipaddress.IPv6Address, *,
                  wrap: Callable[[Bucket], Bucket] | None = None, doorbell: Doorbell | None = None,
-                 max_age: float = 10.0, clock: Callable[[], float] | None = None, **egress: object) -> None:
+                 max_age: float = 10.0, clock: Callable[[], float] | None = None, key_prefix: str = "",
+                 guard: Guard | None = None, **egress: object) -> None:
         self.address = address
-        self.stats = metrics.Stats()
+        self.guard = guard or Guard(metrics.Stats())
+        self.stats = self.guard.stats
         self.events = EventQueue()
-        self.guard = Guard(self.stats)
         raw: Bucket = S3Bucket(bucket, endpoint)
         self.bucket = GuardedBucket(wrap(raw) if wrap else raw, self.guard)
         self.heartbeat = Heartbeat(0.001, 0.05)
         self.delivered: list[bytes] = []
         self.egress = Egress(self.bucket, self.stats, self.heartbeat,
-                             EgressSettings(address, NETWORK, MTU, **egress),  # type: ignore[arg-type]
+                             EgressSettings(address, NETWORK, MTU, key_prefix, **egress),  # type: ignore[arg-type]
                              doorbell=doorbell, publish=self.events.publish)
         extra = {"clock": clock} if clock else {}
         self.ingress = Ingress(self.bucket, self.delivered.append, self.stats, self.heartbeat,
-                               IngressSettings(address, NETWORK, MTU, max_age=max_age),
+                               IngressSettings(address, NETWORK, MTU, key_prefix, max_age=max_age),
                                doorbell=doorbell, publish=self.events.publish, **extra)  # type: ignore[arg-type]
         self.stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -129,9 +129,9 @@ class Lab:
     def agent_log(self, process: subprocess.Popen[bytes]) -> str:
         return self._logs[self.agents.index(process)].read_text()
 
-    def start_peer(self) -> subprocess.Popen[bytes]:
-        """The peer node, with a UDP echo service in its namespace."""
-        process = self.spawn_agent("peer")
+    def start_peer(self, *extra: str) -> subprocess.Popen[bytes]:
+        """The peer node (extra: more agent flags), with a UDP echo service in its namespace."""
+        process = self.spawn_agent("peer", *extra)
         self._services.append(UdpEcho(self.namespaces["peer"].name, self.peer_address).start())
         return process
 

@@ -26,6 +26,7 @@ __all__ = [
     "MemoryBucket",
     "ObjectInfo",
     "StoreError",
+    "make_doorbell",
     "open_bucket",
     "open_doorbell",
 ]
@@ -37,10 +38,16 @@ def open_bucket(bucket: str, endpoint_url: str | None = None, region: str | None
     return GuardedBucket(S3Bucket(bucket, endpoint_url, region), guard or Guard(Stats()))
 
 
+def make_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,
+                  key_prefix: str = "") -> SqsDoorbell:
+    """A doorbell that can ring others; open() it to wait on this node's own queue. Sends no request yet."""
+    sqs = client("sqs", endpoint_url, region or "us-east-1", read_timeout=LONG_POLL + 10)
+    return SqsDoorbell(sqs, guard, address, key_prefix)
+
+
 def open_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,
                   key_prefix: str = "") -> SqsDoorbell:
     """This node's SQS doorbell, its queue found or created; raise DoorbellError when it cannot be had."""
-    doorbell = SqsDoorbell(client("sqs", endpoint_url, region, read_timeout=LONG_POLL + 10), guard, address,
-                           key_prefix)
+    doorbell = make_doorbell(endpoint_url, region, guard, address, key_prefix)
     doorbell.open()
     return doorbell

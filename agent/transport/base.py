@@ -94,8 +94,8 @@ class Bell:
 class Doorbell(Protocol):
     """Tells a receiver which objects were just put for it, so it need not list its inbox to find them."""
 
-    def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> None:
-        """Tell destination's node about objects put (or being put) into its inbox."""
+    def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> bool:
+        """Tell destination's node about objects put (or being put) into its inbox; False if it has no doorbell."""
         ...
 
     def wait(self, timeout: float, stop: threading.Event) -> list[Bell]:

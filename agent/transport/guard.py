@@ -83,8 +83,11 @@ class Guard:
         return self._healthy
 
     def call(self, service: str, operation: str, request: Callable[[], T], attempts: int,
-             payload: Callable[[T], int] | int = 0) -> T:
-        """Send a request, retrying failures; raise StoreError once it has failed for good."""
+             payload: Callable[[T], int] | int = 0, quiet: bool = False) -> T:
+        """Send a request, retrying failures; raise StoreError once it has failed for good.
+
+        quiet: a failure of this request does not make the node unhealthy (an optional extra).
+        """
         delay = RETRY_BASE
         for attempt in range(1, attempts + 1):
             self._wait_out_throttling()
@@ -97,7 +100,7 @@ class Guard:
                 if kind == "throttled":
                     self._throttled()
                 if kind in FINAL_KINDS or attempt == attempts:
-                    if kind != "no_queue":
+                    if kind != "no_queue" and not quiet:
                         self._health(False, message)
                     raise StoreError(message, kind) from None
                 self._sleep(self._jitter() * delay)
@@ -105,7 +108,8 @@ class Guard:
             else:
                 size = payload(result) if callable(payload) else payload
                 self.stats.request(service, operation, time.monotonic() - started, payload=size)
-                self._recovered(service)
+                if not quiet:
+                    self._recovered(service)
                 return result
         raise AssertionError("unreachable")
 

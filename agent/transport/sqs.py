@@ -26,6 +26,8 @@ QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": "60", "ReceiveMessageWaitTimeSecon
 """A queue the node creates for itself: bells are worthless after a minute (SQS's shortest retention)."""
 MISSING_QUEUE_TTL = 60.0
 """How long a destination without a queue (a polling node) is not rung before asking again."""
+SILENCE = 600.0
+"""How long a node that cannot reach SQS at all rings nobody (a bucket without SQS beside it)."""
 FORMAT = 1
 
 
@@ -61,7 +63,12 @@ def decode_bells(text: str) -> list[Bell]:
 
 
 class SqsDoorbell:
-    """Each node's queue is named from its address; its own is created if missing."""
+    """Each node's queue is named from its address; its own is created if missing (open()).
+
+    Any node rings a destination that has a queue, whether it waits on a queue itself or polls:
+    ringing needs no queue of one's own. Not reaching SQS silences the ringing for a while and
+    never makes the node unhealthy, so a bucket with no SQS beside it (R2, MinIO) costs nothing.
+    """
 
     def __init__(self, client: Any, guard: Guard, address: ipaddress.IPv6Address, key_prefix: str = "") -> None:
         self.client = client
@@ -74,6 +81,7 @@ class SqsDoorbell:
         self._lock = threading.Lock()
         self._deleter = ThreadPoolExecutor(1, thread_name_prefix="hoshino-bell-delete")
         self._closing = False
+        self._silent_until = 0.0
 
     def open(self) -> None:
         """Find this node's queue, or create it; raise DoorbellError naming why it cannot be used."""
@@ -88,9 +96,9 @@ class SqsDoorbell:
         except StoreError as error:
             raise DoorbellError(f"SQS queue {self.name}: {error}") from None
 
-    def _get_url(self, name: str) -> str:
+    def _get_url(self, name: str, quiet: bool = False) -> str:
         url: str = self.guard.call("sqs", "get_url", lambda: self.client.get_queue_url(QueueName=name)["QueueUrl"],
-                                   attempts=2)
+                                   attempts=2, quiet=quiet)
         return url
 
     def _url_of(self, destination: ipaddress.IPv6Address) -> str:
@@ -100,21 +108,30 @@ class SqsDoorbell:
         if cached is not None and (cached[0] or time.monotonic() < cached[1]):
             return cached[0]
         try:
-            url = self._get_url(queue_name(self.key_prefix, destination))
+            url = self._get_url(queue_name(self.key_prefix, destination), quiet=True)
         except StoreError as error:
-            if error.kind not in ("no_queue", "denied"):
+            if error.kind != "no_queue":
+                self._silent_until = time.monotonic() + SILENCE
                 raise
             url = ""
         with self._lock:
             self._urls[destination] = (url, time.monotonic() + MISSING_QUEUE_TTL)
         return url
 
-    def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> None:
-        url = self._url_of(destination)
-        if url:
+    def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> bool:
+        """Ring destination's queue; False when it has none (it polls) or SQS cannot be reached."""
+        if time.monotonic() < self._silent_until:
+            return False
+        try:
+            url = self._url_of(destination)
+            if not url:
+                return False
             body = encode_bells(bells)
             self.guard.call("sqs", "send", lambda: self.client.send_message(QueueUrl=url, MessageBody=body),
-                            attempts=2, payload=len(body))
+                            attempts=2, payload=len(body), quiet=True)
+        except StoreError:
+            return False
+        return True
 
     def wait(self, timeout: float, stop: threading.Event) -> list[Bell]:
         if stop.is_set() or self._closing:
@@ -125,7 +142,9 @@ class SqsDoorbell:
         messages = response.get("Messages", [])
         if messages:
             entries = [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)]
-            self._deleter.submit(self._delete, entries)
+            with self._lock:
+                if not self._closing:  # once closing, the queue's retention removes them
+                    self._deleter.submit(self._delete, entries)
         bells: list[Bell] = []
         for message in messages:
             try:
@@ -142,7 +161,8 @@ class SqsDoorbell:
 
     def close(self) -> None:
         """Wake a receiver blocked in its long poll (a bell to itself), and let pending deletes finish."""
-        self._closing = True
+        with self._lock:
+            self._closing = True
         if self.url:
             with contextlib.suppress(StoreError):
                 self.guard.call("sqs", "send", lambda: self.client.send_message(
