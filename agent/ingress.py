@@ -51,7 +51,6 @@ UNANNOUNCED = 10.0
 """With a doorbell: how long to poll after sending to a node that cannot ring us back."""
 REMEMBERED_KEYS = 65536
 """Handled keys kept; more than S3 takes into one prefix (3,500 PUTs/s) within the window."""
-ERROR_BACKOFF_MAX = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +118,7 @@ class Ingress:
         self.clock = clock
         self.inbox = Inbox(bucket, settings.address, settings.key_prefix,
                            max_age=settings.max_age, skew=settings.skew, clock=clock)
+        self.report = report
         self.deleter = Deleter(bucket, stats, report, deleted=self._confirm_deleted)
         self._fetchers = ThreadPoolExecutor(settings.fetchers, thread_name_prefix="hoshino-get")
         self._changed = threading.Condition()
@@ -192,7 +192,8 @@ class Ingress:
     def _bell_loop(self, stop: threading.Event, doorbell: Doorbell) -> None:
         """Sleep on the doorbell; fetch what it rings; list the inbox now and then to catch what it missed.
 
-        While talking to a node that cannot ring (it polls), poll on the heartbeat instead.
+        While talking to a node that cannot ring (it polls), or while the queue fails, poll on the
+        heartbeat instead; if the queue is gone for good, poll from then on.
         """
         busy_until = 0.0
         while not stop.is_set():
@@ -208,8 +209,13 @@ class Ingress:
                     continue
             try:
                 bells = doorbell.wait(max(0.0, self._next_sweep - self.clock()), stop)
-            except StoreError:
-                self._back_off(stop)
+            except StoreError as error:
+                if error.kind in ("no_queue", "denied"):
+                    if self.report is not None:
+                        self.report(f"the doorbell's queue cannot be used ({error}): polling from now on")
+                    self._poll_loop(stop)
+                    return
+                self._poll_until = self.clock() + UNANNOUNCED  # the queue fails: listen by listing
                 continue
             self._error_backoff = 0.0
             if bells:
@@ -217,7 +223,11 @@ class Ingress:
                 self.offer_bells(bells)
 
     def _back_off(self, stop: threading.Event) -> None:
-        self._error_backoff = min(ERROR_BACKOFF_MAX, max(0.1, self._error_backoff * 2))
+        """Wait after a failed listing: doubling, jittered, never longer than the slowest poll, so the
+        node hears again within two slowest polls of the endpoint's return (the guard has retried
+        already, and holds every request back itself while the service throttles)."""
+        ceiling = self.heartbeat.slowest
+        self._error_backoff = min(ceiling, max(min(0.1, ceiling), self._error_backoff * 2))
         self.heartbeat.found_nothing()
         stop.wait(random.uniform(self._error_backoff / 2, self._error_backoff))
 

@@ -48,7 +48,8 @@ def classify(error: Exception, service: str = "S3") -> tuple[str, str]:
         return "timeout", f"{service} timed out: {error}"
     if isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
         return "unreachable", f"cannot reach {service}: {error}"
-    if isinstance(error, (botocore.exceptions.HTTPClientError, botocore.exceptions.ResponseStreamingError)):
+    if isinstance(error, (botocore.exceptions.HTTPClientError, botocore.exceptions.ResponseStreamingError,
+                          botocore.exceptions.IncompleteReadError)):
         return "connection", f"the connection to {service} broke mid-request: {error}"
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return "error", f"{service} client error: {error}"

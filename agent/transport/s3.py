@@ -76,6 +76,11 @@ class S3Bucket:
             raise
         with response["Body"] as body:
             data: bytes = body.read(limit + 1)
+        # botocore checks the length only when a body is read whole: a connection cut mid-body would
+        # otherwise hand over the first part as if it were the object.
+        expected = min(int(response.get("ContentLength", len(data))), limit + 1)
+        if len(data) < expected:
+            raise botocore.exceptions.IncompleteReadError(actual_bytes=len(data), expected_bytes=expected)
         return data
 
     def delete(self, keys: Sequence[str]) -> list[str]:
