@@ -1,9 +1,10 @@
-"""hoshino-agent: run one node headless until SIGINT or SIGTERM."""
+"""hoshino-agent: run one node headless until SIGINT, SIGTERM or SIGHUP."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import signal
 import sys
 import threading
@@ -26,6 +27,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class HeldLines:
+    """Log lines kept back while the node starts: shown if it starts, dropped if its error says why not."""
+
+    def __init__(self, root: logging.Logger) -> None:
+        self.root = root
+        self.handlers = list(root.handlers)
+        self.memory = logging.handlers.MemoryHandler(capacity=1000, flushLevel=logging.CRITICAL + 1,
+                                                     flushOnClose=False)
+        for handler in self.handlers:
+            root.removeHandler(handler)
+        root.addHandler(self.memory)
+
+    def _restore(self) -> None:
+        self.root.removeHandler(self.memory)
+        for handler in self.handlers:
+            self.root.addHandler(handler)
+
+    def release(self) -> None:
+        """Show what was held, then log as usual."""
+        self._restore()
+        for record in self.memory.buffer:
+            self.root.handle(record)
+        self.memory.close()
+
+    def drop(self) -> None:
+        """Forget what was held, then log as usual."""
+        self._restore()
+        self.memory.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -33,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s hoshino-agent %(levelname)s %(message)s",
     )
+    held = HeldLines(logging.getLogger())
     try:
         node = Node(config_from_args(args))
     except (ConfigError, NodeError) as error:
@@ -47,8 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         node.start()
     except NodeError as error:
+        held.drop()  # the error below says it all: the notices that led to it would only repeat it
         print(f"hoshino-agent: error: {error}", file=sys.stderr)
         return 1
+    except BaseException:
+        held.release()
+        raise
+    held.release()
     print(
         f"hoshino-agent: {node.address} on {node.config.interface}"
         f"{' in ' + node.config.netns if node.config.netns else ''}, bucket {node.config.bucket}",
