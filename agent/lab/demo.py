@@ -1,0 +1,47 @@
+"""The demo: a local lab (S3 server, peer node, namespaces, traffic) and this machine's node on it."""
+
+from __future__ import annotations
+
+import contextlib
+
+from agent.config import Config
+from agent.events import EventQueue
+from agent.lab.nodes import Lab
+from agent.node import Node
+from agent.store import Store
+
+
+class Demo:
+    """Builds the lab and this node on demand, so a front end can be up while the lab starts."""
+
+    def __init__(self, events: EventQueue) -> None:
+        self.events = events
+        self.lab: Lab | None = None
+        self.config: Config | None = None
+
+    def make_node(self) -> Node:
+        """Start the lab and the peer node; return this node, its device in the lab's namespace."""
+        lab = Lab()
+        self.lab = lab
+        lab.__enter__()
+        lab.start_peer()
+        self.config = lab.local_config()
+        return Node(self.config, self.events)
+
+    def start_traffic(self) -> None:
+        """Ping, a periodic TCP fetch and UDP from this node's namespace to the peer."""
+        if self.lab is not None:
+            self.lab.start_traffic()
+
+    def make_store(self) -> Store:
+        """The lab's bucket, for an inspector."""
+        if self.config is None:
+            raise RuntimeError("the lab is not up yet")
+        return Store(self.config.bucket, self.config.endpoint_url, self.config.region)
+
+    def close(self) -> None:
+        """Remove everything the lab made; the node has stopped by now."""
+        lab, self.lab = self.lab, None
+        if lab is not None:
+            with contextlib.suppress(Exception):
+                lab.close()
