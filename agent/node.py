@@ -20,6 +20,7 @@ from agent.egress import Egress
 from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
 from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress
+from agent.recent import CarriedObject, RecentObjects
 from agent.store import Store, StoreError
 from agent.tun import Tun
 
@@ -52,6 +53,8 @@ class Node:
             raise NodeError(f"address {self.address} is outside network {config.network}")
         self.stats = metrics.Stats()
         self.heartbeat = Heartbeat(config.fastest_poll, config.slowest_poll)
+        self.recent = RecentObjects()
+        """The objects this node recently sent and received, for an inspector."""
         self.state: State = "starting"
         self.error = ""
         self.started_at = 0.0
@@ -82,6 +85,9 @@ class Node:
     @property
     def manual(self) -> bool:
         return self.heartbeat.manual
+
+    def recent_objects(self) -> list[CarriedObject]:
+        return self.recent.snapshot()
 
     def publish(self, event: Event) -> None:
         if self.events is not None:
