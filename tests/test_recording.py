@@ -127,7 +127,8 @@ def test_replay_at_speed_zero_publishes_everything_and_rebuilds_carried_objects(
 
 
 def test_replay_keeps_the_recorded_pace_and_the_heartbeat_keys_hold_the_interval(tmp_path: Path) -> None:
-    events = [event for event in recorded_events() if event.time <= recorded_events()[0].time + 3]
+    run = recorded_events()
+    events = [event for event in run if event.time <= run[0].time + 3]
     path = tmp_path / "run.jsonl"
     record(path, events)
     queue = EventQueue()
