@@ -7,6 +7,8 @@ PYTHON ?= python3
 
 .PHONY: demo test lint unit bench screenshots system clean
 
+# make keeps a hang-up to itself and waits for the dashboard: hoshino-tui watches its terminal and
+# quits (removing the lab) when it goes, so closing the window or killing the tmux session ends both.
 demo: system $(VENV)/.installed
 	$(BIN)/hoshino-tui --demo
 
