@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent.events import NodeStarted, PacketSeen, StatsSampled
-from agent.recording import Playback
+from agent.events import Event, NodeStarted, NodeStopped, PacketSeen, StatsSampled
+from agent.recording import Playback, Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "tests" / "data" / "demo.jsonl.gz"
@@ -31,6 +31,21 @@ def drain(fd: int, seconds: float) -> None:
                 os.read(fd, 65536)
             except OSError:
                 return
+
+
+def trim(path: Path) -> list[Event]:
+    """Cut the node's stop off the end, so a replay ends on a running node as the screenshots show it."""
+    def running(event: Event) -> bool:
+        return not isinstance(event, NodeStopped) and getattr(event, "state", "") != "stopped"
+
+    events = [event for event in Playback(path) if running(event)]
+    trimmed = path.with_name("trimmed-" + path.name)
+    recorder = Recorder(trimmed)
+    for event in events:
+        recorder.write(event)
+    recorder.close()
+    trimmed.replace(path)
+    return events
 
 
 def main() -> int:
@@ -54,7 +69,7 @@ def main() -> int:
             app.terminate()
             app.wait(30)
         os.close(master)
-    events = list(Playback(path))
+    events = trim(path)
     started = [event for event in events if isinstance(event, NodeStarted)]
     packets = [event for event in events if isinstance(event, PacketSeen)]
     stats = [event for event in events if isinstance(event, StatsSampled)]

@@ -8,6 +8,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent import wire
@@ -153,3 +154,15 @@ class RecordingNode:
                 done.append((key, *self._assembling.pop(key)))
         for key, at, direction, packets in done:
             self.recent.add(CarriedObject(at, direction, key, wire.encode(packets)))  # type: ignore[arg-type]
+
+
+def waiting_objects(path: Path, count: int = 4) -> dict[str, tuple[bytes, datetime]]:
+    """The last count objects the recorded node sent, as the bucket held them before the peer took them:
+    key -> (body, time written), for an inspector shown beside a replay."""
+    sent: dict[str, tuple[float, list[bytes]]] = {}
+    for event in Playback(path):
+        if isinstance(event, PacketSeen) and event.verdict == "sent" and event.key and event.packet:
+            at, packets = sent.get(event.key, (event.time, []))
+            sent[event.key] = (at, [*packets, event.packet])
+    last = list(sent.items())[-count:]
+    return {key: (wire.encode(packets), datetime.fromtimestamp(at, UTC)) for key, (at, packets) in last}
