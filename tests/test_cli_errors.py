@@ -112,3 +112,29 @@ def test_an_s3_error_is_printed_once(s3_server: S3Server, namespace: str) -> Non
     assert result.stderr.count("the bucket does not exist") == 1, result.stderr
     assert "hoshino-agent: error: bucket 'no-such-bucket': the bucket does not exist" in result.stderr
     assert "WARNING" not in result.stderr
+
+
+def test_the_demo_without_the_lab_extra_names_it(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from hoshino_tui import cli
+
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "moto" else real(name, *rest))
+    assert cli.main(["--demo"]) == 2
+    message = capsys.readouterr().err
+    assert "install the lab extra" in message and ".[lab]" in message and "missing: moto" in message
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--replay", "x", "--speed", "-1"], "the speed cannot be negative"),
+    (["--replay", "x", "--speed", "fast"], "not a speed: 'fast'"),
+    (["--replay", "x", "--record", "y"], "--record records a running node"),
+])
+def test_replay_flags_that_cannot_work_are_refused(argv: list[str], expected: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from hoshino_tui import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert expected in capsys.readouterr().err
