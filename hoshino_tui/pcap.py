@@ -36,6 +36,7 @@ def export_pcap(directory: Path, what: str, when: float, packets: Iterable[tuple
     return its absolute path and how many packets it holds. Never overwrites a file."""
     stamp = datetime.fromtimestamp(when, UTC).strftime("%Y%m%d-%H%M%S")
     directory = directory.expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True)
     for serial in range(1, 10_000):
         path = directory / f"hoshino-{what}-{stamp}{'' if serial == 1 else f'-{serial}'}.pcap"
         try:
