@@ -93,7 +93,7 @@ def configure(
                 links = ipr.get_links(entry["index"])
                 holder = links[0].get_attr("IFLA_IFNAME") if links else "another device"
                 raise NetconfError(
-                    f"address {address} is already on {holder}: another hoshino-agent on this machine-id runs "
+                    f"address {address} is already in use on {holder}: another hoshino-agent on this machine-id runs "
                     f"in this namespace? Stop it, or pass --address, --netns or --network")
         try:
             ipr.link("set", index=index, mtu=mtu)

@@ -89,7 +89,7 @@ def test_a_second_agent_in_the_same_namespace_is_told_what_holds_it(s3_server: S
         with pytest.raises(NodeError, match=r"hoshino0 is in use by another program .another hoshino-agent.*--netns"):
             same_device.start()
         same_address = node(s3_server, bucket, namespace, "hoshino1", "fd5e:59b8:f71d:9a3e::a")
-        with pytest.raises(NodeError, match=r"already on hoshino0: another hoshino-agent .* --address"):
+        with pytest.raises(NodeError, match=r"already in use on hoshino0: another hoshino-agent .* --address"):
             same_address.start()
         same_network = node(s3_server, bucket, namespace, "hoshino2", "fd5e:59b8:f71d:9a3e::c")
         with pytest.raises(NodeError) as raised:

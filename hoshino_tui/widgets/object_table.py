@@ -51,7 +51,7 @@ class ObjectTable(DataTable[Text | str]):
                 stamp, key=str(index),
             )
             previous = group
-        row = next((index for index, obj in enumerate(self.objects) if obj.key == keep), None)
+        row = self.row_of(keep) if keep is not None else None
         if row is not None:
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
             self.move_cursor(row=row, animate=False)
