@@ -10,6 +10,8 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 
 .PHONY: demo test lint unit bench screenshots system checkov clean
 
+# make keeps a hang-up to itself and waits for the dashboard: hoshino-tui watches its terminal and
+# quits (removing the lab) when it goes, so closing the window or killing the tmux session ends both.
 demo: system $(VENV)/.installed
 	$(BIN)/hoshino-tui --demo
 

@@ -42,13 +42,23 @@ def parse_listen(text: str) -> tuple[str, int] | None:
 
 
 def parse_network(text: str) -> ipaddress.IPv6Network:
-    """Parse an IPv6 prefix of length 64 at most."""
+    """Parse an IPv6 prefix of length 64 at most that holds only addresses a node may have."""
     try:
         network = ipaddress.IPv6Network(text, strict=True)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an IPv6 network: {text!r} ({error})") from None
+        raise argparse.ArgumentTypeError(_network_problem(text, error)) from None
     if network.prefixlen > 64:
-        raise argparse.ArgumentTypeError(f"network {text} is longer than /64")
+        raise argparse.ArgumentTypeError(
+            f"{text} is longer than /64: a node's address needs 64 bits for its interface identifier; use a /64")
+    if network.prefixlen == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text} is every IPv6 address (the default route's): pick a prefix of the tunnel's own, "
+            f"such as {DEFAULT_NETWORK}")
+    for reserved, what in _RESERVED:
+        if network.overlaps(reserved):
+            raise argparse.ArgumentTypeError(
+                f"{text} includes {what} addresses ({reserved}), which never cross the bucket: "
+                f"pick a unique local /64 such as {DEFAULT_NETWORK}")
     return network
 
 
@@ -59,12 +69,55 @@ def parse_wakeup(text: str) -> str:
     return text
 
 
+_RESERVED = (
+    (ipaddress.IPv6Network("ff00::/8"), "multicast"),
+    (ipaddress.IPv6Network("fe80::/10"), "link-local"),
+    (ipaddress.IPv6Network("::/127"), "loopback and unspecified"),
+)
+
+
+def _network_problem(text: str, error: ValueError) -> str:
+    """Why text is not an IPv6 network, and what to write instead."""
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return f"not an IPv6 network: {text!r}: write PREFIX/LENGTH, such as {DEFAULT_NETWORK}"
+    if loose.version == 4:
+        return f"{text} is an IPv4 network: Hoshino carries IPv6 only; use an IPv6 /64 such as {DEFAULT_NETWORK}"
+    return f"{text} has bits set after the prefix length: did you mean {loose}?"
+
+
 def parse_address(text: str) -> ipaddress.IPv6Address:
     """Parse an IPv6 address."""
     try:
         return ipaddress.IPv6Address(text)
     except ValueError:
+        pass
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"not an IPv6 address: {text!r}") from None
+    raise argparse.ArgumentTypeError(f"{text} is an IPv4 address: Hoshino carries IPv6 only")
+
+
+MAX_INTERFACE_NAME = 15
+"""Linux's limit on a device name (IFNAMSIZ less its terminating NUL), in bytes."""
+
+
+def interface_problem(name: str) -> str:
+    """Why Linux would refuse name for a device, or '' when it will take it."""
+    if not name:
+        return "--interface is empty: name the TUN device, such as hoshino0"
+    if len(name.encode()) > MAX_INTERFACE_NAME:
+        return (f"--interface {name!r} is {len(name.encode())} bytes long: Linux allows at most "
+                f"{MAX_INTERFACE_NAME}, such as {DEFAULT_INTERFACE}")
+    if name in (".", "..") or any(char == "/" or char == ":" or char.isspace() for char in name):
+        return f"--interface {name!r}: a device name cannot be '.' or '..' nor hold '/', ':' or spaces"
+    return ""
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:g}ms" if value < 1 else f"{value:g}s"
 
 
 @dataclass(frozen=True)
@@ -167,9 +220,26 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if not 1280 <= args.mtu <= 65535:
         raise ConfigError(f"--mtu {args.mtu}: IPv6 needs 1280 to 65535")
     if args.max_age <= 0:
-        raise ConfigError("--max-age must be above zero")
-    if args.fastest_poll <= 0 or args.fastest_poll > args.slowest_poll:
-        raise ConfigError("--fastest-poll must be above zero and no slower than --slowest-poll")
+        raise ConfigError("--max-age must be above zero: it is how old an object may be and still be delivered "
+                          "(default 10s)")
+    if problem := interface_problem(args.interface):
+        raise ConfigError(problem)
+    if args.slowest_poll <= 0:
+        raise ConfigError("--slowest-poll must be above zero: it is how long an idle node waits between polls "
+                          "(default 500ms)")
+    if args.fastest_poll <= 0:
+        raise ConfigError("--fastest-poll must be above zero: it is the shortest wait between polls (default 1ms)")
+    if args.fastest_poll > args.slowest_poll:
+        raise ConfigError(f"--fastest-poll {_seconds(args.fastest_poll)} is longer than --slowest-poll "
+                          f"{_seconds(args.slowest_poll)}: the fastest poll must be the shorter interval")
+    network = args.network
+    if args.address is not None and args.address not in network:
+        raise ConfigError(f"--address {args.address} is outside --network {network}")
+    if args.address is None and network.prefixlen != 64:
+        first = ipaddress.IPv6Network((network.network_address, 64))
+        raise ConfigError(
+            f"--network {network}: a node's address is the network's first /64 ({first}) plus the first 64 bits "
+            f"of its machine-id, so every node would land in {first}: use a /64, or give each node --address")
     if bool(args.key_file) != bool(args.peers):
         raise ConfigError(
             "--key-file needs --peers (HOSHINO_PEERS): the peers whose objects to accept" if args.key_file else

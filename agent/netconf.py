@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 from collections.abc import Iterator
@@ -89,7 +90,11 @@ def configure(
         index = _link_index(ipr, interface)
         for entry in ipr.get_addr(family=10):
             if entry.get_attr("IFA_ADDRESS") == address.compressed and entry["index"] != index:
-                raise NetconfError(f"address {address} is already in use on another device: pick --address")
+                links = ipr.get_links(entry["index"])
+                holder = links[0].get_attr("IFLA_IFNAME") if links else "another device"
+                raise NetconfError(
+                    f"address {address} is already in use on {holder}: another hoshino-agent on this machine-id runs "
+                    f"in this namespace? Stop it, or pass --address, --netns or --network")
         try:
             ipr.link("set", index=index, mtu=mtu)
         except NetlinkError:
@@ -97,10 +102,34 @@ def configure(
             raise NetconfError(f"the kernel refused MTU {mtu}: {interface} accepts at most {largest}") from None
         try:
             ipr.addr("add", index=index, address=address.compressed, prefixlen=128)
+        except NetlinkError as error:
+            if error.code != errno.EEXIST:
+                raise NetconfError(f"cannot give {interface} the address {address}: {error.args[-1]}") from None
+        try:
             ipr.link("set", index=index, state="up")
+        except NetlinkError as error:
+            raise NetconfError(f"cannot bring {interface} up: {error.args[-1]}") from None
+        try:
             ipr.route("add", dst=network.network_address.compressed, dst_len=network.prefixlen, oif=index)
         except NetlinkError as error:
-            raise NetconfError(f"cannot configure {interface}: {error}") from None
+            if error.code == errno.EEXIST:
+                raise NetconfError(_route_taken(ipr, network, namespace)) from None
+            raise NetconfError(f"cannot route {network} through {interface}: {error.args[-1]}") from None
+
+
+def _route_taken(ipr: IPRoute, network: ipaddress.IPv6Network, namespace: str | None) -> str:
+    """Say which device already routes network, and what to do about it."""
+    where = f"namespace {namespace}" if namespace else "this network namespace"
+    holders = []
+    for route in ipr.get_routes(family=10):
+        destination = route.get_attr("RTA_DST") or "::"
+        if (ipaddress.IPv6Address(destination), route["dst_len"]) == (network.network_address, network.prefixlen) \
+                and route.get_attr("RTA_OIF"):
+            links = ipr.get_links(route.get_attr("RTA_OIF"))
+            holders.append(links[0].get_attr("IFLA_IFNAME") if links else str(route.get_attr("RTA_OIF")))
+    via = f" through {', '.join(holders)}" if holders else ""
+    return (f"{where} already routes {network}{via}: another hoshino-agent runs there, or the prefix is in use; "
+            f"stop it, or pass another --network or --netns")
 
 
 def deconfigure(

@@ -57,6 +57,8 @@ class Node:
             raise NodeError(f"address {self.address} is outside network {config.network}")
         self.stats = metrics.Stats()
         self.heartbeat = Heartbeat(config.fastest_poll, config.slowest_poll)
+        self.recent = RecentObjects()
+        """The objects this node recently sent and received, for an inspector."""
         self.state: State = "starting"
         self.error = ""
         self.started_at = 0.0

@@ -8,6 +8,7 @@ import os
 import select
 import struct
 
+from agent.config import MAX_INTERFACE_NAME
 from agent.netconf import NetconfError, inside
 
 TUNSETIFF = 0x400454CA
@@ -27,6 +28,10 @@ class Tun:
         self.closed = False
 
     def _open(self) -> int:
+        if len(self.name.encode()) > MAX_INTERFACE_NAME:
+            # The kernel would cut the name short and the device would not be found by its full name.
+            raise NetconfError(f"device name {self.name!r} is {len(self.name.encode())} bytes long: "
+                               f"Linux allows at most {MAX_INTERFACE_NAME}; pass a shorter --interface")
         with inside(self.netns):
             try:
                 fd = os.open(TUN_PATH, os.O_RDWR | os.O_CLOEXEC)
@@ -43,7 +48,9 @@ class Tun:
                 if error.errno == errno.EPERM:
                     raise NetconfError("creating a TUN device needs CAP_NET_ADMIN: run as root") from None
                 if error.errno == errno.EBUSY:
-                    raise NetconfError(f"device {self.name} is in use by another program") from None
+                    raise NetconfError(
+                        f"device {self.name} is in use by another program (another hoshino-agent?): stop it, "
+                        f"or pass another --interface or --netns") from None
                 raise NetconfError(f"cannot create TUN device {self.name}: {error.strerror}") from None
         return fd
 

@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 
 from agent.config import Config
 from agent.events import EventQueue
+from agent.recent import CarriedObject
 
 from .bucket import StoreLike
 from .controls import NodeControl
@@ -117,7 +118,10 @@ class HoshinoApp(App[None]):
         config = self.config
         return InspectorScreen(self.store_factory, bucket=config.bucket if config else self.bucket,
                                key_prefix=config.key_prefix if config else "", clock=self.clock,
-                               pcap_dir=self.pcap_dir, standalone=standalone)
+                               pcap_dir=self.pcap_dir, standalone=standalone, recent=self._recent_objects)
+
+    def _recent_objects(self) -> list[CarriedObject]:
+        return self.node.recent_objects() if self.node is not None else []
 
     def on_mount(self) -> None:
         # SIGTERM quits like q does, so the node removes its device and route.

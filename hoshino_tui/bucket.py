@@ -1,17 +1,20 @@
-"""The inspector's view of a bucket: objects listed, parsed by key and grouped by destination."""
+"""The inspector's objects: those listed in the bucket and those the node carried, parsed by key and grouped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Literal, Protocol
 
-from agent import wire
+from agent import packets, wire
+from agent.events import Direction, PacketSeen, Verdict
+from agent.recent import CarriedObject
 
 
 class ObjectInfoLike(Protocol):
-    """One listed object, as agent.store.ObjectInfo describes it."""
+    """One listed object, as agent.transport.ObjectInfo describes it."""
 
     @property
     def key(self) -> str: ...
@@ -24,7 +27,7 @@ class ObjectInfoLike(Protocol):
 
 
 class StoreLike(Protocol):
-    """The read side of agent.store.Store."""
+    """The read side of agent.transport.Bucket."""
 
     def list_objects(self, prefix: str = "", max_keys: int = 1000) -> Iterable[ObjectInfoLike]: ...
 
@@ -33,15 +36,25 @@ class StoreLike(Protocol):
         ...
 
 
+Where = Literal["bucket", "sent", "received"]
+WHERE_ORDER: dict[str, int] = {"bucket": 0, "sent": 1, "received": 2}
+
+
 @dataclass(frozen=True, slots=True)
 class BucketObject:
-    """A listed object; destination and sent_at are empty when the key is not one the agent makes."""
+    """An object the inspector shows; destination and sent_at are empty when the key is not one the agent makes.
+
+    where: waiting in the bucket, or sent or received by this node (kept in its ring of recent objects);
+    gone: delivered and deleted since it was listed, shown still because it was selected."""
 
     key: str
     size: int
     last_modified: datetime
     destination: str
     sent_at: datetime | None
+    where: Where = "bucket"
+    gone: bool = False
+    sealed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +67,7 @@ class MemoryObject:
 
 
 class MemoryStore:
-    """A bucket in memory with the read side of agent.store.Store: for snapshots and screenshots."""
+    """A bucket in memory with the read side of agent.transport.Bucket: for snapshots and screenshots."""
 
     def __init__(self, objects: dict[str, tuple[bytes, datetime]]) -> None:
         self._objects = dict(objects)
@@ -68,15 +81,56 @@ class MemoryStore:
         return item[0] if item else None
 
 
+def _parse(key: str, key_prefix: str) -> tuple[str, datetime | None]:
+    try:
+        parsed = wire.parse_key(key, key_prefix)
+    except wire.WireError:
+        return "", None
+    return parsed.destination.compressed, parsed.sent_at
+
+
+def _order(obj: BucketObject) -> tuple[int, bool, str, str]:
+    return WHERE_ORDER[obj.where], obj.destination == "", obj.destination, obj.key
+
+
 def describe(infos: Iterable[ObjectInfoLike], key_prefix: str = "") -> list[BucketObject]:
     """Parse each listed key and sort by destination, then send order (ULIDs sort by time)."""
-    objects = []
-    for info in infos:
-        try:
-            parsed = wire.parse_key(info.key, key_prefix)
-            destination, sent_at = parsed.destination.compressed, parsed.sent_at
-        except wire.WireError:
-            destination, sent_at = "", None
-        objects.append(BucketObject(info.key, info.size, info.last_modified, destination, sent_at))
-    objects.sort(key=lambda item: (item.destination == "", item.destination, item.key))
-    return objects
+    objects = [BucketObject(info.key, info.size, info.last_modified, *_parse(info.key, key_prefix))
+               for info in infos]
+    return sorted(objects, key=_order)
+
+
+def describe_carried(carried: Sequence[CarriedObject], key_prefix: str = "") -> list[BucketObject]:
+    """The node's recently carried objects as the inspector lists them, sent ones first."""
+    objects = [
+        BucketObject(obj.key, obj.size, datetime.fromtimestamp(obj.time, UTC), *_parse(obj.key, key_prefix),
+                     where="sent" if obj.direction == "out" else "received", sealed=obj.sealed)
+        for obj in carried
+    ]
+    return sorted(objects, key=_order)
+
+
+def merge(listed: Sequence[BucketObject], carried: Sequence[BucketObject],
+          kept: BucketObject | None = None) -> list[BucketObject]:
+    """One row per key: waiting in the bucket first, then carried; kept (the selection) stays, marked gone,
+    when it is in neither any more."""
+    keys = {obj.key for obj in listed}
+    rows = [*listed, *(obj for obj in carried if obj.key not in keys)]
+    if kept is not None and all(obj.key != kept.key for obj in rows):
+        rows.append(dataclasses.replace(kept, gone=True))
+    return sorted(rows, key=_order)
+
+
+def packets_of(obj: BucketObject, body: bytes | None) -> list[PacketSeen]:
+    """What a packet filter sees of an object: its packets once its body is known, else its key and size."""
+    direction: Direction = "in" if obj.where == "received" else "out"
+    verdict: Verdict = "delivered" if obj.where == "received" else "sent"
+    at = obj.last_modified.timestamp()
+    try:
+        found = wire.decode(body).packets if body is not None else []
+    except wire.WireError:
+        found = []
+    seen = []
+    for data in found:
+        seen.append(dataclasses.replace(packets.seen(data, direction, obj.key, verdict), time=at))
+    return seen or [PacketSeen(at, direction, "", obj.destination, "object", obj.key, obj.size, obj.key, verdict)]

@@ -1,9 +1,11 @@
-"""hoshino-tui: the agent's flags plus --demo and --inspect, turned into a running dashboard."""
+"""hoshino-tui: the agent's flags plus --demo, --inspect, --replay and --record, turned into a running dashboard."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import select
 import signal
 import sys
 import threading
@@ -12,18 +14,39 @@ from pathlib import Path
 
 from agent.config import Config, ConfigError, add_arguments, config_from_args
 from agent.events import EventQueue
+from agent.recording import Recorder, RecordingError, RecordingQueue
 
 from .app import HoshinoApp
 from .bucket import StoreLike
 from .controls import NodeControl
-from .demo import Demo
 
 USAGE_HINT = """\
-hoshino-tui needs a bucket or the demo:
+hoshino-tui needs a bucket, the demo or a recording:
   sudo hoshino-tui --demo                       local S3 server, a peer node and traffic, all on this machine
   sudo hoshino-tui --bucket NAME [--endpoint-url URL]   this machine's node on a real bucket
   hoshino-tui --inspect --bucket NAME           only the inspector: no root, no TUN
+  hoshino-tui --replay FILE [--speed X]         play back what --record FILE wrote: no root, no bucket
 hoshino-tui --help lists every flag."""
+LAB_MODULES = ("moto", "flask_cors")
+"""What the demo's local S3 server needs: the lab extra, moto[server]."""
+LAB_HINT = """\
+hoshino-tui: error: the demo runs moto's S3 server, which is not installed: install the lab extra,
+  in a clone:      .venv/bin/pip install -e '.[lab]'     (make demo does this)
+  or with pipx:    pipx install '.[lab]'   (or pipx inject hoshino 'moto[server]')
+  or in a venv:    ~/.venvs/hoshino/bin/pip install '.[lab]'"""
+HANGUP_CHECK = 0.5
+"""Seconds between checks that the terminal is still there."""
+
+
+def speed(text: str) -> float:
+    """A playback speed: 1 as recorded, 10 ten times faster, 0 as fast as possible."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a speed: {text!r} (1 as recorded, 10 faster, 0 at once)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the speed cannot be negative (0 plays as fast as possible)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("dashboard")
     mode = group.add_mutually_exclusive_group()
     mode.add_argument("--demo", action="store_true",
-                      help="run a local lab: S3 server, a peer node and traffic (needs root)")
+                      help="run a local lab: S3 server, a peer node and traffic (needs root and the lab extra)")
     mode.add_argument("--inspect", action="store_true",
                       help="only the inspector of the bucket's objects (no root, no TUN)")
+    mode.add_argument("--replay", type=Path, metavar="FILE",
+                      help="play back a recording made with --record (no root, no bucket)")
+    group.add_argument("--speed", type=speed, default=1.0, metavar="X",
+                       help="with --replay: 1 as recorded (default), 10 ten times faster, 0 as fast as possible")
+    group.add_argument("--record", type=Path, metavar="FILE",
+                       help="write every event of the node to FILE as JSON lines (gzip if it ends .gz)")
     group.add_argument("--pcap-dir", type=Path, default=Path("."),
-                       help="where the inspector writes pcap files (default: current directory)")
+                       help="where the inspector writes pcap files (default: the current directory)")
     return parser
 
 
@@ -55,33 +84,93 @@ def _make_store(config: Config) -> StoreLike:
     return bucket
 
 
-def clean_up_on_hang_up(app: HoshinoApp, clean_up: Callable[[], None] = lambda: None) -> None:
-    """When the terminal goes away, stop the node and clean up, then leave without drawing again:
-    with no terminal to restore, Textual's own shutdown would wait forever on its output."""
+def terminal_gone(fds: Sequence[int]) -> bool:
+    """True once the terminal behind any of these descriptors has hung up (its emulator or session closed)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, 0)  # no events asked for: hang-ups and errors are always reported
+    return any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _fd, mask in poller.poll(0))
 
-    def finish(signum: int) -> None:
-        app.stop_node()
+
+def quit_when_terminal_goes(app: HoshinoApp, clean_up: Callable[[], None] = lambda: None,
+                            check: float = HANGUP_CHECK) -> None:
+    """When the terminal goes away, stop the node and clean up, then leave without drawing again.
+
+    SIGHUP says so when this process leads the session or its shell passes the hang-up on; a parent
+    such as make may keep it, and then only the terminal itself tells, by hanging up: it is
+    watched too. With no terminal to restore, Textual's own shutdown would wait on its output."""
+    once = threading.Lock()
+
+    def finish(status: int) -> None:
+        if not once.acquire(blocking=False):
+            return
+        try:
+            app.stop_node()
+            clean_up()
+        finally:
+            os._exit(status)
+
+    def watch(fds: list[int]) -> None:
+        while not terminal_gone(fds):
+            threading.Event().wait(check)
+        finish(128 + signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, lambda signum, _frame: threading.Thread(target=finish, args=(128 + signum,)).start())
+    fds = [fd for fd in (0, 1, 2) if os.isatty(fd)]
+    if fds:
+        threading.Thread(target=watch, args=(fds,), name="hoshino-terminal", daemon=True).start()
+
+
+def _events(args: argparse.Namespace) -> tuple[EventQueue, Recorder | None]:
+    if args.record is None:
+        return EventQueue(), None
+    recorder = Recorder(args.record)
+    return RecordingQueue(recorder), recorder
+
+
+def _run(app: HoshinoApp, *closers: Callable[[], None]) -> int:
+    def clean_up() -> None:
+        for close in closers:
+            close()
+
+    quit_when_terminal_goes(app, clean_up)
+    try:
+        app.run()
+    finally:
         clean_up()
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGHUP, lambda signum, _frame: threading.Thread(target=finish, args=(signum,)).start())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the dashboard; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.demo:
+    if args.record is not None and (args.inspect or args.replay):
+        parser.error("--record records a running node: use it with --demo or --bucket")
+    if args.replay is not None:
+        from agent.lab.replay import RecordingNode
+
         events = EventQueue()
+        try:
+            node = RecordingNode(args.replay, events, args.speed)
+        except RecordingError as error:
+            parser.exit(2, f"hoshino-tui: error: {error}\n")
+        app = HoshinoApp(events, lambda: node, clock=node.clock, pcap_dir=args.pcap_dir)
+        return _run(app)
+    if args.demo:
+        if missing := [name for name in LAB_MODULES if importlib.util.find_spec(name) is None]:
+            print(f"{LAB_HINT}\n(missing: {', '.join(missing)})", file=sys.stderr)
+            return 2
+        from agent.lab.demo import Demo
+
+        try:
+            events, recorder = _events(args)
+        except RecordingError as error:
+            parser.exit(2, f"hoshino-tui: error: {error}\n")
         demo = Demo(events)
         app = HoshinoApp(events, demo.make_node, store_factory=demo.make_store, after_start=demo.start_traffic,
                          pcap_dir=args.pcap_dir)
-        clean_up_on_hang_up(app, demo.close)
-        try:
-            app.run()
-        finally:
-            demo.close()
-        return 0
+        return _run(app, demo.close, *([recorder.close] if recorder else []))
     if not args.bucket:
         print(USAGE_HINT, file=sys.stderr)
         return 2
@@ -91,14 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     store_factory = lambda: _make_store(config)  # noqa: E731
     if args.inspect:
-        HoshinoApp(config=config, store_factory=store_factory, inspect_only=True, pcap_dir=args.pcap_dir).run()
-        return 0
-    events = EventQueue()
+        return _run(HoshinoApp(config=config, store_factory=store_factory, inspect_only=True,
+                               pcap_dir=args.pcap_dir))
+    try:
+        events, recorder = _events(args)
+    except RecordingError as error:
+        parser.exit(2, f"hoshino-tui: error: {error}\n")
     app = HoshinoApp(events, lambda: _make_node(config, events), config=config, store_factory=store_factory,
                      pcap_dir=args.pcap_dir)
-    clean_up_on_hang_up(app)
-    app.run()
-    return 0
+    return _run(app, *([recorder.close] if recorder else []))
 
 
 if __name__ == "__main__":

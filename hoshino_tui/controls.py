@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol
 
+from agent.recent import CarriedObject
+
 
 class NodeControl(Protocol):
     """What agent.node.Node offers the dashboard: lifecycle and heartbeat controls, all thread-safe."""
@@ -29,3 +31,7 @@ class NodeControl(Protocol):
     def slower(self) -> None: ...
 
     def automatic(self) -> None: ...
+
+    def recent_objects(self) -> list[CarriedObject]:
+        """The objects the node recently sent and received, oldest first."""
+        ...

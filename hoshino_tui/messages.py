@@ -84,9 +84,9 @@ class ObjectsListed(Message):
 
 
 class ObjectFetched(Message):
-    """An object's body has been read."""
+    """An object's body has been read; None when it was delivered and deleted before it could be."""
 
-    def __init__(self, obj: BucketObject, body: bytes) -> None:
+    def __init__(self, obj: BucketObject, body: bytes | None) -> None:
         super().__init__()
         self.obj = obj
         self.body = body
@@ -101,10 +101,11 @@ class BucketFailed(Message):
 
 
 class PcapWritten(Message):
-    """Objects were written to a pcap file."""
+    """Objects were written to a pcap file (path empty when none had a packet); skipped counts the rest by reason."""
 
-    def __init__(self, path: str, objects: int, packets: int) -> None:
+    def __init__(self, path: str, objects: int, packets: int, skipped: dict[str, int] | None = None) -> None:
         super().__init__()
         self.path = path
         self.objects = objects
         self.packets = packets
+        self.skipped = skipped or {}

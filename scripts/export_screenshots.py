@@ -1,4 +1,4 @@
-"""Write screenshots/dashboard.svg, inspector.svg and help.svg from the recorded run and fixed bucket."""
+"""Write screenshots/dashboard.svg, inspector.svg and help.svg from the recorded demo (tests/data/demo.jsonl.gz)."""
 
 from __future__ import annotations
 
@@ -7,60 +7,74 @@ import sys
 import time
 from pathlib import Path
 
+from textual.pilot import Pilot
+
 from agent.config import Config
 from agent.events import EventQueue
-from agent.lab.recorded import END, ReplayNode, sample_bucket
+from agent.lab.replay import RecordingNode, waiting_objects
+from agent.recording import Playback
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.bucket import MemoryStore
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.object_table import ObjectTable
 
 SIZE = (140, 44)
-OUT = Path(__file__).resolve().parent.parent / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "screenshots"
+RECORDING = ROOT / "tests" / "data" / "demo.jsonl.gz"
 
 
-async def dashboard(help_screen: bool = False) -> str:
+def replay() -> tuple[HoshinoApp, RecordingNode]:
+    """The dashboard over the recorded demo played at once, with the objects it last sent still waiting."""
     events = EventQueue()
-    node = ReplayNode(events)
-    app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"), clock=lambda: END + 0.5)
+    node = RecordingNode(RECORDING, events, speed=0)
+    store = MemoryStore(waiting_objects(RECORDING))
+    app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"), store_factory=lambda: store,
+                     clock=node.clock)
+    return app, node
+
+
+async def until(pilot: Pilot[None], condition: object, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not callable(condition) or not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def shot(screen: str) -> str:
+    app, node = replay()
+    recorded = sum(1 for _ in Playback(RECORDING))
     async with app.run_test(size=SIZE) as pilot:
-        deadline = time.monotonic() + 10
-        while app.pump.count < len(node.recorded) and time.monotonic() < deadline:
-            await pilot.pause(0.02)
-        await pilot.pause()
+        await until(pilot, lambda: node.published == recorded and app.pump.count > recorded, "the replay")
+        await pilot.pause(1.2)  # a tick of the header's clock, at the recording's time
         app.clear_notifications()
-        if help_screen:
+        if screen == "help":
             await pilot.press("question_mark")
+        elif screen == "inspector":
+            await pilot.press("i")
+            inspector = app.screen
+            assert isinstance(inspector, InspectorScreen)
+            table = inspector.query_one(ObjectTable)
+            await until(pilot, lambda: any(obj.where == "bucket" for obj in table.objects), "the listing")
+            # The reply to the demo's metrics fetch: a TCP segment that carries the page.
+            row = next(row for row, obj in enumerate(table.objects) if obj.where == "received"
+                       and "len=0" not in inspector._packets(obj)[0].summary
+                       and inspector._packets(obj)[0].protocol == "TCP")
+            table.move_cursor(row=row)
+            key = table.objects[row].key
+            await until(pilot, lambda: inspector.current is not None and inspector.current.key == key, "the selection")
+            await pilot.press("tab", *["down"] * 14)
+            app.clear_notifications()
         await pilot.pause()
-        return app.export_screenshot(title="hoshino-tui")
-
-
-async def inspector() -> str:
-    store = MemoryStore(sample_bucket())
-    app = HoshinoApp(config=Config(bucket="hoshino-lab"), store_factory=lambda: store, inspect_only=True,
-                     clock=lambda: END + 0.5)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        assert isinstance(screen, InspectorScreen)
-        table = screen.query_one(ObjectTable)
-        deadline = time.monotonic() + 10
-        while not table.objects and time.monotonic() < deadline:
-            await pilot.pause(0.02)
-        bundle = max(range(len(table.objects)), key=lambda row: table.objects[row].size)
-        table.move_cursor(row=bundle)
-        while len(screen.dissections) < 2 and time.monotonic() < deadline:
-            await pilot.pause(0.02)
-        await pilot.press("tab", *["down"] * 7)
-        await pilot.pause()
-        return app.export_screenshot(title="hoshino-tui --inspect")
+        return app.export_screenshot(title="hoshino-tui --replay tests/data/demo.jsonl.gz")
 
 
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
-    shots = {"dashboard": await dashboard(), "inspector": await inspector(), "help": await dashboard(True)}
-    for name, svg in shots.items():
+    for name in ("dashboard", "inspector", "help"):
         path = OUT / f"{name}.svg"
-        path.write_text(svg, encoding="utf-8")
+        path.write_text(await shot(name), encoding="utf-8")
         print(f"wrote {path}", file=sys.stderr)
 
 

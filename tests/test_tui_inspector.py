@@ -1,20 +1,26 @@
-"""Pilot tests of the inspector against the real local S3 server: listing, decoding, pcap export."""
+"""Pilot tests of the inspector: a real local S3 server, the node's carried objects from a replayed demo, a snapshot."""
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import dpkt
 from pilot_helpers import wait_for
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from agent import wire
 from agent.config import Config
+from agent.events import EventQueue
 from agent.lab import S3Server
 from agent.lab.recorded import LOCAL, PEER, echo, sample_packets
+from agent.lab.replay import RecordingNode, waiting_objects
+from agent.recording import Playback
 from agent.transport import open_bucket
 from hoshino_tui.app import HoshinoApp
+from hoshino_tui.bucket import MemoryStore
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.hex_view import HexView
 from hoshino_tui.widgets.layer_tree import LayerTree
@@ -22,6 +28,8 @@ from hoshino_tui.widgets.object_table import ObjectTable
 
 SIZE = (140, 44)
 PREFIX = "t/"
+DEMO = Path(__file__).parent / "data" / "demo.jsonl.gz"
+RECORDED = sum(1 for _ in Playback(DEMO))
 
 
 def fill(s3_server: S3Server, bucket: str) -> dict[str, bytes]:
@@ -144,3 +152,162 @@ async def test_a_bucket_that_cannot_be_listed_is_reported(s3_server: S3Server, t
         message = next(iter(app._notifications)).message
         assert "listing the bucket failed" in message
         assert app.is_running
+
+
+def planted(s3_server: S3Server, bucket: str) -> str:
+    """A malformed object among the good ones, as the demo plants one every half minute."""
+    key = wire.KeyMaker(PREFIX).make(ipaddress.IPv6Address(LOCAL))
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=b"\x00not a packet")
+    return key
+
+
+async def test_export_writes_the_good_packets_skips_the_bad_and_never_overwrites(
+        s3_server: S3Server, bucket: str, tmp_path: Path) -> None:
+    bodies = fill(s3_server, bucket)
+    planted(s3_server, bucket)
+    app = inspector_app(s3_server, bucket, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await listed(pilot, 6)
+        objects = list(table.objects)
+        await pilot.press("W")
+        await wait_for(pilot, lambda: len(list(tmp_path.glob("hoshino-all-*.pcap"))) == 1)
+        await pilot.press("W")  # the same second: a second file, not the first one overwritten
+        await wait_for(pilot, lambda: len(list(tmp_path.glob("hoshino-all-*.pcap"))) == 2)
+        await wait_for(pilot, lambda: sum("pcap" in str(n.title) for n in app._notifications) == 2)
+        messages = [n.message for n in app._notifications if "pcap" in str(n.title)]
+        assert all("skipped: 1 not a packet format" in message for message in messages)
+        assert all(str(tmp_path.resolve()) in message for message in messages)
+        assert screen.last_pcap in messages[-1] and Path(screen.last_pcap).is_absolute()
+    expected = [packet for obj in objects if obj.key in bodies for packet in wire.decode(bodies[obj.key]).packets]
+    for path in sorted(tmp_path.glob("hoshino-all-*.pcap")):
+        with path.open("rb") as file:
+            assert [bytes(data) for _, data in dpkt.pcap.Reader(file)] == expected
+
+
+async def test_the_listing_refreshes_itself_and_a_delivered_selection_stays(
+        s3_server: S3Server, bucket: str, tmp_path: Path) -> None:
+    bodies = fill(s3_server, bucket)
+    app = inspector_app(s3_server, bucket, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await listed(pilot, 5)
+        await select(pilot, screen, 0)
+        chosen = table.objects[0]
+        client = s3_server.client()
+        client.delete_object(Bucket=bucket, Key=chosen.key)  # the node delivered it
+        newer = wire.KeyMaker(PREFIX).make(ipaddress.IPv6Address(PEER))
+        client.put_object(Bucket=bucket, Key=newer, Body=sample_packets()["udp"])
+        # No key pressed: the inspector lists again by itself within a few seconds.
+        await wait_for(pilot, lambda: any(obj.key == newer for obj in table.objects), timeout=10)
+        kept = table.selected()
+        assert kept is not None and kept.key == chosen.key and kept.gone
+        assert screen.dissections[0].packet == wire.decode(bodies[chosen.key]).packets[0]
+        status = str(screen.query_one("#inspector-status", Static).content)
+        assert "failed" not in status and "5 waiting" in status
+
+
+async def test_an_object_delivered_before_it_was_read_is_not_a_failure(
+        s3_server: S3Server, bucket: str, tmp_path: Path) -> None:
+    fill(s3_server, bucket)
+    app = inspector_app(s3_server, bucket, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await listed(pilot, 5)
+        await select(pilot, screen, 0)
+        target = table.objects[1]
+        s3_server.client().delete_object(Bucket=bucket, Key=target.key)
+        table.move_cursor(row=1)
+        tree = screen.query_one(LayerTree)
+        await wait_for(pilot, lambda: "delivered and deleted before its bytes could be read" in str(
+            tree.root.children[0].label) if tree.root.children else False)
+        assert screen.query_one(HexView).placeholder == "Its bytes were never read."
+        assert "failed" not in str(screen.query_one("#inspector-status", Static).content)
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+
+def replay_app(store: MemoryStore | None = None) -> tuple[HoshinoApp, RecordingNode]:
+    events = EventQueue()
+    node = RecordingNode(DEMO, events, speed=0)
+    app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"),
+                     store_factory=(lambda: store) if store else None, clock=node.clock)
+    return app, node
+
+
+async def open_inspector(pilot: Pilot[None], node: RecordingNode) -> InspectorScreen:
+    await wait_for(pilot, lambda: node.published == RECORDED)
+    await pilot.press("i")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, InspectorScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, InspectorScreen)
+    table = screen.query_one(ObjectTable)
+    await wait_for(pilot, lambda: bool(table.objects) and screen.current is not None)
+    return screen
+
+
+async def test_what_the_node_carried_is_listed_beside_the_bucket_and_filtered() -> None:
+    store = MemoryStore(waiting_objects(DEMO))
+    app, node = replay_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_inspector(pilot, node)
+        table = screen.query_one(ObjectTable)
+        await wait_for(pilot, lambda: any(obj.where == "bucket" for obj in table.objects))
+        where = {obj.where for obj in table.objects}
+        assert where == {"bucket", "sent", "received"}
+        assert len(table.objects) == len(node.recent_objects())  # the waiting ones were sent by this node
+        received = next(row for row, obj in enumerate(table.objects) if obj.where == "received")
+        table.move_cursor(row=received)
+        await wait_for(pilot, lambda: screen.current is not None and screen.current.where == "received")
+        assert screen.dissections and screen.dissections[0].layer("IPv6").field("Destination").value == \
+            str(node.address)
+
+        await pilot.press("slash", *"echo-reply")
+        await wait_for(pilot, lambda: screen.query_text == "echo-reply")
+        shown = list(table.objects)
+        assert 0 < len(shown) < screen.total
+        assert all("echo-reply" in packet.summary for obj in shown for packet in screen._packets(obj)
+                   if obj.key != (screen.current.key if screen.current else ""))
+        assert "echo-reply" in str(screen.query_one("#inspector-status", Static).content)
+        await pilot.press("enter", "escape")
+        await wait_for(pilot, lambda: len(table.objects) == screen.total)
+        assert not screen.query_text and isinstance(app.screen, InspectorScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, InspectorScreen)
+
+
+async def test_nothing_selected_is_said_in_both_panes() -> None:
+    app = HoshinoApp(config=Config(bucket="b"), store_factory=lambda: MemoryStore({}), inspect_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, InspectorScreen)
+        await wait_for(pilot, lambda: screen.listed_at is not None)
+        tree = screen.query_one(LayerTree)
+        assert str(tree.root.children[0].label).startswith("Nothing selected: the bucket holds no object")
+        assert screen.query_one(HexView).placeholder == "Nothing selected."
+
+
+async def test_at_80_by_24_the_tree_and_the_dump_share_the_width() -> None:
+    app, node = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_inspector(pilot, node)
+        tree, hex_view = screen.query_one(LayerTree), screen.query_one(HexView)
+        await pilot.pause()
+        assert tree.size.width >= 30
+        assert hex_view.bytes_per_line == 8
+        assert tree.region.right <= hex_view.region.x and hex_view.region.right <= 80
+
+
+def test_inspector_snapshot(snap_compare: Any) -> None:
+    app, node = replay_app(MemoryStore(waiting_objects(DEMO)))
+
+    async def settle(pilot: Pilot[None]) -> None:
+        screen = await open_inspector(pilot, node)
+        table = screen.query_one(ObjectTable)
+        await wait_for(pilot, lambda: any(obj.where == "bucket" for obj in table.objects))
+        # A TCP segment that carries data: the richest decode the recording holds.
+        row = next(row for row, obj in enumerate(table.objects) if obj.where == "received"
+                   and "TCP" in screen._packets(obj)[0].summary and "len=0" not in screen._packets(obj)[0].summary)
+        table.move_cursor(row=row)
+        await wait_for(pilot, lambda: screen.current is not None and screen.current.key == table.objects[row].key)
+        await pilot.press("tab", *["down"] * 14)
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)

@@ -1,0 +1,140 @@
+"""Errors a user can act on name the cause and the fix: bad flags, a busy namespace, S3 trouble said once."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from agent.config import Config, ConfigError, add_arguments, config_from_args
+from agent.events import EventQueue
+from agent.lab import Namespace, S3Server
+from agent.netconf import NetconfError
+from agent.node import Node, NodeError
+from agent.tun import Tun
+
+
+def parse(*argv: str) -> Config:
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser)
+    return config_from_args(parser.parse_args(["--bucket", "b", *argv]))
+
+
+def refusal(*argv: str) -> str:
+    """The message a bad flag gets, whether argparse or config_from_args refuses it."""
+    with pytest.raises((ConfigError, argparse.ArgumentError)) as raised:
+        parse(*argv)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("--network", "::/0"), "every IPv6 address"),
+    (("--network", "10.0.0.0/8"), "is an IPv4 network: Hoshino carries IPv6 only"),
+    (("--network", "fd00::1/64"), "did you mean fd00::/64?"),
+    (("--network", "fe80::/64"), "link-local"),
+    (("--network", "ff00::/64"), "multicast"),
+    (("--network", "fd00::/80"), "longer than /64"),
+    (("--network", "fd00::/48"), "first /64 (fd00::/64) plus the first 64 bits of its machine-id"),
+    (("--address", "10.0.0.1"), "IPv4 address"),
+    (("--address", "fd00::1"), "outside --network fd5e:59b8:f71d:9a3e::/64"),
+    (("--interface", "a-very-long-name"), "16 bytes long: Linux allows at most 15"),
+    (("--interface", "bad/name"), "cannot be '.' or '..' nor hold '/'"),
+    (("--slowest-poll", "0"), "--slowest-poll must be above zero"),
+    (("--fastest-poll", "0"), "--fastest-poll must be above zero"),
+    (("--fastest-poll", "2s", "--slowest-poll", "1s"), "--fastest-poll 2s is longer than --slowest-poll 1s"),
+])
+def test_bad_flags_name_the_cause_and_the_fix(argv: tuple[str, ...], expected: str) -> None:
+    message = refusal(*argv)
+    assert expected in message
+    assert "parts expected" not in message and "Errno" not in message
+
+
+def test_a_shorter_network_is_accepted_with_explicit_addresses() -> None:
+    config = parse("--network", "fd00::/48", "--address", "fd00:0:0:5::1")
+    assert config.network == ipaddress.IPv6Network("fd00::/48")
+
+
+def test_a_name_linux_would_cut_short_is_refused_before_any_device_exists() -> None:
+    with pytest.raises(NetconfError, match="at most 15; pass a shorter --interface"):
+        Tun("sixteen-bytes-xx")
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    made = Namespace("errors")
+    try:
+        yield made.name
+    finally:
+        made.close()
+
+
+def node(s3_server: S3Server, bucket: str, netns: str, interface: str, address: str) -> Node:
+    config = parse("--bucket", bucket, "--endpoint-url", s3_server.endpoint_url, "--netns", netns,
+                   "--interface", interface, "--address", address, "--metrics-listen", "off")
+    return Node(config, EventQueue())
+
+
+@pytest.mark.root
+def test_a_second_agent_in_the_same_namespace_is_told_what_holds_it(s3_server: S3Server, bucket: str,
+                                                                     namespace: str) -> None:
+    first = node(s3_server, bucket, namespace, "hoshino0", "fd5e:59b8:f71d:9a3e::a")
+    first.start()
+    try:
+        same_device = node(s3_server, bucket, namespace, "hoshino0", "fd5e:59b8:f71d:9a3e::a")
+        with pytest.raises(NodeError, match=r"hoshino0 is in use by another program .another hoshino-agent.*--netns"):
+            same_device.start()
+        same_address = node(s3_server, bucket, namespace, "hoshino1", "fd5e:59b8:f71d:9a3e::a")
+        with pytest.raises(NodeError, match=r"already in use on hoshino0: another hoshino-agent .* --address"):
+            same_address.start()
+        same_network = node(s3_server, bucket, namespace, "hoshino2", "fd5e:59b8:f71d:9a3e::c")
+        with pytest.raises(NodeError) as raised:
+            same_network.start()
+        message = str(raised.value)
+        assert f"namespace {namespace} already routes fd5e:59b8:f71d:9a3e::/64 through hoshino0" in message
+        assert "--network or --netns" in message and "File exists" not in message
+    finally:
+        first.stop()
+
+
+@pytest.mark.root
+def test_an_s3_error_is_printed_once(s3_server: S3Server, namespace: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "--bucket", "no-such-bucket", "--endpoint-url", s3_server.endpoint_url,
+         "--netns", namespace, "--metrics-listen", "off"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("the bucket does not exist") == 1, result.stderr
+    assert "hoshino-agent: error: bucket 'no-such-bucket': the bucket does not exist" in result.stderr
+    assert "WARNING" not in result.stderr
+
+
+def test_the_demo_without_the_lab_extra_names_it(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from hoshino_tui import cli
+
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "moto" else real(name, *rest))
+    assert cli.main(["--demo"]) == 2
+    message = capsys.readouterr().err
+    assert "install the lab extra" in message and ".[lab]" in message and "missing: moto" in message
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--replay", "x", "--speed", "-1"], "the speed cannot be negative"),
+    (["--replay", "x", "--speed", "fast"], "not a speed: 'fast'"),
+    (["--replay", "x", "--record", "y"], "--record records a running node"),
+])
+def test_replay_flags_that_cannot_work_are_refused(argv: list[str], expected: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from hoshino_tui import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert expected in capsys.readouterr().err
