@@ -1,12 +1,18 @@
-"""Recent packets, newest at the bottom: bounded, following the newest row unless paused."""
+"""Recent packets, newest at the bottom: bounded, filterable, following the newest row unless paused,
+with columns sized to their content and to the width."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -15,15 +21,83 @@ from textual.strip import Strip
 
 from agent.events import PacketSeen
 
+from .. import formatting
+from ..filtering import EVERYTHING, PacketFilter
+
 MAX_ROWS = 500
-# Info comes last, as in Wireshark: it is the column that may run off the right edge.
-_COLUMNS = (("No.", 6), ("Time", 8), ("Dir", 3), ("Source", 21), ("Destination", 21), ("Proto", 6),
-            ("Len", 5), ("Verdict", 9), ("Reason", 15), ("Info", 80))
-# Wireshark's colouring rules, as foreground colours that read on a dark terminal.
-_PROTOCOL_STYLE = {"ICMPv6": Style(color="#f0a0ff"), "TCP": Style(color="#b0a8ff"), "UDP": Style(color="#80c8ff")}
-_VERDICT_STYLE = {"sent": Style(color="green"), "delivered": Style(color="green"), "ignored": Style(dim=True),
-                  "dropped": Style(color="red", bold=True)}
-_PLAIN = Style()
+HISTORY = 2000
+"""Packets kept for a new filter to search; the table shows at most MAX_ROWS of them."""
+INFO_MIN = 22
+"""Columns are dropped, least useful first, until Info has this many cells."""
+ADDRESS_MIN = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column before Info; drop ranks the droppable ones (1 goes first), 0 never goes."""
+
+    key: str
+    labels: tuple[str, ...]
+    """Header labels, longest first: the longest that fits the content's width is used."""
+    right: bool = False
+    drop: int = 0
+
+
+COLUMNS = (
+    Column("no", ("No.",), right=True, drop=2),
+    Column("time", ("Time",), right=True),
+    Column("dir", ("Dir",), drop=4),
+    Column("source", ("Source", "Src")),
+    Column("destination", ("Destination", "Dest", "Dst")),
+    Column("proto", ("Proto",)),
+    Column("len", ("Len",), right=True, drop=3),
+    Column("verdict", ("Verdict",)),
+    Column("reason", ("Reason",), drop=1),
+)
+"""Info comes last, as in Wireshark, and takes the rest of the width."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Which columns are shown and how wide; addresses in full or by interface identifier."""
+
+    columns: tuple[tuple[Column, int], ...]
+    info: int
+    full_addresses: bool
+    reason_in_info: bool
+
+
+def layout_columns(widest: Mapping[str, int], width: int) -> Layout:
+    """Fit the columns to width: drop the least useful until Info has INFO_MIN cells, show addresses
+    in full when Info still fits its longest text, and cut long addresses only as a last resort."""
+
+    def column_width(column: Column, full: bool, cap: int = 0) -> int:
+        key = column.key
+        if key in ("source", "destination"):
+            content = widest.get(f"{key}_{'full' if full else 'short'}", 0)
+            if cap:
+                content = min(content, cap)
+        else:
+            content = widest.get(key, 0)
+        return max(content, min(len(label) for label in column.labels))
+
+    def room(columns: list[Column], full: bool, cap: int = 0) -> int:
+        return width - sum(column_width(column, full, cap) + 1 for column in columns)
+
+    # A droppable column with nothing in it (no packet has a reason) is left out at once.
+    kept = [column for column in COLUMNS if not column.drop or widest.get(column.key, 0)]
+    while room(kept, False) < INFO_MIN and any(column.drop for column in kept):
+        kept.remove(min((column for column in kept if column.drop), key=lambda column: column.drop))
+    reason_in_info = COLUMNS[-1] not in kept and widest.get("reason", 0) > 0
+    wanted = widest.get("info_reason" if reason_in_info else "info", 0)
+    full = widest.get("source_full", 0) + widest.get("destination_full", 0) > \
+        widest.get("source_short", 0) + widest.get("destination_short", 0) and room(kept, True) >= wanted
+    cap = 0
+    if room(kept, full) < INFO_MIN:
+        longest = max(widest.get("source_short", 0), widest.get("destination_short", 0))
+        cap = max(ADDRESS_MIN, longest - (INFO_MIN - room(kept, full)) // 2)
+    columns = tuple((column, column_width(column, full, cap)) for column in kept)
+    return Layout(columns, max(0, room(kept, full, cap)), full, reason_in_info)
 
 
 def short_address(text: str, network: ipaddress.IPv6Network | None) -> str:
@@ -37,14 +111,33 @@ def short_address(text: str, network: ipaddress.IPv6Network | None) -> str:
     return address.compressed
 
 
-def _cell(text: str, width: int) -> str:
-    return (text[:width - 1] + "…" if len(text) > width else text.ljust(width)) + " "
+_short_address = lru_cache(maxsize=4096)(short_address)
+
+
+def fit(text: str, width: int, middle: bool = False, right: bool = False) -> str:
+    """Pad text to width, or cut it with an ellipsis: at the end, or in the middle for an address."""
+    if len(text) <= width:
+        return text.rjust(width) if right else text.ljust(width)
+    if width <= 1:
+        return "…"[:width]
+    if middle:
+        head = (width - 1) // 2
+        return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[:width - 1] + "…"
+
+
+# Wireshark's colouring rules, as foreground colours that read on a dark terminal.
+_PROTOCOL_STYLE = {"ICMPv6": Style(color="#f0a0ff"), "TCP": Style(color="#b0a8ff"), "UDP": Style(color="#80c8ff")}
+_VERDICT_STYLE = {"sent": Style(color="green"), "delivered": Style(color="green"), "ignored": Style(dim=True),
+                  "dropped": Style(color="red", bold=True)}
+_PLAIN = Style()
 
 
 class PacketTable(ScrollView, can_focus=True):
     """Draws only the rows in view (the Line API), so a flood of packets costs one screenful.
 
-    Keeps the last max_rows packets; paused, it keeps collecting but stops moving.
+    Keeps the last HISTORY packets and shows the last max_rows that match the filter; paused, it
+    keeps collecting but stops moving.
     """
 
     BINDINGS = [
@@ -57,6 +150,7 @@ class PacketTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES = {"packet-table--header", "packet-table--cursor", "packet-table--even"}
     DEFAULT_CSS = """
+    PacketTable { overflow-x: hidden; scrollbar-size-vertical: 1; }
     PacketTable > .packet-table--header { text-style: bold; background: $panel; }
     PacketTable > .packet-table--cursor { background: $accent 40%; text-style: bold; }
     PacketTable:focus > .packet-table--cursor { background: $accent 70%; }
@@ -71,14 +165,29 @@ class PacketTable(ScrollView, can_focus=True):
         self.paused = False
         self.origin: float | None = None
         """Time zero of the Time column (the node's start), as in Wireshark."""
-        self.network: ipaddress.IPv6Network | None = None
-        self._buffer: deque[tuple[int, PacketSeen]] = deque(maxlen=max_rows)
+        self._network: ipaddress.IPv6Network | None = None
+        self.filter: PacketFilter = EVERYTHING
+        self._buffer: deque[tuple[int, PacketSeen]] = deque(maxlen=max(HISTORY, max_rows))
+        self._matching: deque[tuple[int, PacketSeen]] = deque(maxlen=max_rows)
         self._rows: list[tuple[int, PacketSeen]] = []
         self._serial = 0
-        self._width = sum(width + 1 for _, width in _COLUMNS)
+        self._widest: dict[str, int] = {}
+        self._layout: tuple[int, Layout] | None = None
 
     def on_mount(self) -> None:
         self.border_title = "Recent packets"
+
+    @property
+    def network(self) -> ipaddress.IPv6Network | None:
+        """The node's network: addresses inside it are shown by their interface identifier."""
+        return self._network
+
+    @network.setter
+    def network(self, network: ipaddress.IPv6Network | None) -> None:
+        if network != self._network:
+            self._network = network
+            self._measure(self._matching, reset=True)
+            self.refresh()
 
     @property
     def seen(self) -> int:
@@ -94,22 +203,37 @@ class PacketTable(ScrollView, can_focus=True):
         """Take a batch, oldest first; show it unless paused."""
         if self.origin is None and packets:
             self.origin = packets[0].time
+        matched: list[tuple[int, PacketSeen]] = []
+        active = self.filter.active
         for packet in packets:
             self._serial += 1
-            self._buffer.append((self._serial, packet))
+            row = (self._serial, packet)
+            self._buffer.append(row)
+            if not active or self.filter.matches(packet):
+                matched.append(row)
+        self._matching.extend(matched)
+        if matched:
+            self._measure(matched)
         if not self.paused and packets:
-            self._show_buffer()
+            self._show_rows()
+
+    def set_filter(self, packet_filter: PacketFilter) -> None:
+        """Show only the recent packets that match; EVERYTHING shows them all again."""
+        self.filter = packet_filter
+        self._matching.clear()
+        self._matching.extend(row for row in self._buffer if not packet_filter.active or packet_filter.matches(row[1]))
+        self._measure(self._matching, reset=True)
+        self._show_rows()
 
     def pause(self) -> None:
         """Freeze the view; packets keep being collected."""
         self.paused = True
-        self.border_subtitle = "paused: p resumes"
+        self._describe()
 
     def resume(self) -> None:
         """Show what arrived meanwhile and follow the newest again."""
         self.paused = False
-        self.border_subtitle = ""
-        self._show_buffer()
+        self._show_rows()
 
     def packet_at_cursor(self) -> PacketSeen | None:
         """The packet on the highlighted row."""
@@ -119,17 +243,77 @@ class PacketTable(ScrollView, can_focus=True):
         """The numbers of the rows on show, top to bottom."""
         return [serial for serial, _ in self._rows]
 
-    def _show_buffer(self) -> None:
-        self._rows = list(self._buffer)
-        self.virtual_size = Size(self._width, len(self._rows) + 1)
+    def shown_packets(self) -> list[PacketSeen]:
+        """The packets on show, top to bottom."""
+        return [packet for _, packet in self._rows]
+
+    def current_layout(self) -> Layout:
+        """The columns as they are drawn at the present width."""
+        width = self.scrollable_content_region.width
+        if self._layout is None or self._layout[0] != width:
+            self._layout = (width, layout_columns(self._widest, width))
+        return self._layout[1]
+
+    def _measure(self, rows: deque[tuple[int, PacketSeen]] | list[tuple[int, PacketSeen]],
+                 reset: bool = False) -> None:
+        """Widen the columns to fit these rows; reset measures them afresh (a new filter or network)."""
+        widest = {} if reset else dict(self._widest)
+        if rows:
+            widest["no"] = max(widest.get("no", 0), len(str(rows[-1][0])))
+        for _, packet in rows:
+            for key, text in (("time", self._time(packet)), ("dir", "->"), ("proto", packet.protocol),
+                              ("len", str(packet.length)), ("verdict", packet.verdict),
+                              ("reason", packet.reason), ("info", packet.summary)):
+                if len(text) > widest.get(key, 0):
+                    widest[key] = len(text)
+            info_reason = len(packet.summary) + (len(packet.reason) + 2 if packet.reason else 0)
+            if info_reason > widest.get("info_reason", 0):
+                widest["info_reason"] = info_reason
+            for key, address in (("source", packet.source), ("destination", packet.destination)):
+                short = len(_short_address(address, self._network))
+                if short > widest.get(f"{key}_short", 0):
+                    widest[f"{key}_short"] = short
+                if len(address) > widest.get(f"{key}_full", 0):
+                    widest[f"{key}_full"] = len(address)
+        if widest != self._widest:
+            self._widest = widest
+            self._layout = None
+
+    def _time(self, packet: PacketSeen) -> str:
+        return f"{packet.time - (self.origin if self.origin is not None else packet.time):.3f}"
+
+    def _describe(self) -> None:
+        """Say in the bottom border whether the view is paused or filtered."""
+        text = Text()
+        if self.filter.active:
+            text.append("filter ", style="dim")
+            text.append(self.filter.text, style="bold")
+            shown = len(self._rows) if self.paused else len(self._matching)
+            text.append(f" · {shown} of the last {formatting.plural(len(self._buffer), 'packet')} · Esc clears",
+                        style="dim")
+        if self.paused:
+            text.append("  " if text else "")
+            text.append("paused", style="bold yellow")
+            text.append(" · p resumes", style="dim")
+        self.border_subtitle = text if text else None
+
+    def _show_rows(self) -> None:
+        self._rows = list(self._matching)
+        self.virtual_size = Size(0, len(self._rows) + 1)
         self.cursor_row = len(self._rows) - 1
-        # The new virtual size counts once laid out: scroll to the newest row after that.
-        self.call_after_refresh(self._follow)
+        self._describe()
+        self._follow()
         self.refresh()
 
     def _follow(self) -> None:
+        """Scroll to the newest row. Forced, so it holds before the first layout too: the scroll
+        position is clamped to the new size once the size is known."""
         if not self.paused:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=len(self._rows) + 1, animate=False, force=True, immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout = None
+        self._follow()
 
     def watch_cursor_row(self, row: int) -> None:
         self.refresh()
@@ -158,13 +342,44 @@ class PacketTable(ScrollView, can_focus=True):
         """Jump to the oldest or the newest row."""
         self._move(len(self._rows) - 1 if end else 0)
 
+    def cells(self, serial: int, packet: PacketSeen, layout: Layout) -> list[tuple[str, Style]]:
+        """The row for one packet as (text, style) cells, fitted to the layout."""
+        network = None if layout.full_addresses else self._network
+        info = f"{packet.reason}: {packet.summary}" if layout.reason_in_info and packet.reason else packet.summary
+        values = {
+            "no": (str(serial), _PLAIN), "time": (self._time(packet), _PLAIN),
+            "dir": ("->" if packet.direction == "out" else "<-", _PLAIN),
+            "source": (_short_address(packet.source, network), _PLAIN),
+            "destination": (_short_address(packet.destination, network), _PLAIN),
+            "proto": (packet.protocol, _PROTOCOL_STYLE.get(packet.protocol, _PLAIN)),
+            "len": (str(packet.length), _PLAIN),
+            "verdict": (packet.verdict, _VERDICT_STYLE.get(packet.verdict, _PLAIN)),
+            "reason": (packet.reason, _PLAIN),
+        }
+        row = []
+        for column, width in layout.columns:
+            text, style = values[column.key]
+            middle = column.key in ("source", "destination")
+            row.append((fit(text, width, middle=middle, right=column.right) + " ", style))
+        row.append((fit(info, layout.info), _PLAIN))
+        return row
+
+    def header(self, layout: Layout) -> str:
+        """The header line: for each column the longest label that fits it."""
+        labels = []
+        for column, width in layout.columns:
+            label = next((label for label in column.labels if len(label) <= width), column.labels[-1])
+            labels.append(fit(label, width, right=column.right) + " ")
+        labels.append(fit("Info", layout.info))
+        return "".join(labels)
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_y = int(self.scroll_offset.y)
         width = self.scrollable_content_region.width
+        layout = self.current_layout()
         if y == 0:
             style = self.get_component_rich_style("packet-table--header")
-            text = "".join(_cell(label, size) for label, size in _COLUMNS)
-            return Strip([Segment(text, style)]).crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
+            return Strip([Segment(self.header(layout), style)]).crop(0, width).extend_cell_length(width, style)
         index = scroll_y + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, self.rich_style)
@@ -174,15 +389,5 @@ class PacketTable(ScrollView, can_focus=True):
             base = base + self.get_component_rich_style("packet-table--cursor")
         elif index % 2:
             base = base + self.get_component_rich_style("packet-table--even")
-        relative = packet.time - (self.origin if self.origin is not None else packet.time)
-        widths = [size for _, size in _COLUMNS]
-        cells = (
-            (str(serial), _PLAIN), (f"{relative:8.3f}", _PLAIN), ("->" if packet.direction == "out" else "<-", _PLAIN),
-            (short_address(packet.source, self.network), _PLAIN),
-            (short_address(packet.destination, self.network), _PLAIN),
-            (packet.protocol, _PROTOCOL_STYLE.get(packet.protocol, _PLAIN)), (str(packet.length), _PLAIN),
-            (packet.verdict, _VERDICT_STYLE.get(packet.verdict, _PLAIN)), (packet.reason, _PLAIN),
-            (packet.summary, _PLAIN),
-        )
-        segments = [Segment(_cell(text, size), base + style) for (text, style), size in zip(cells, widths, strict=True)]
-        return Strip(segments).crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
+        segments = [Segment(text, base + style) for text, style in self.cells(serial, packet, layout)]
+        return Strip(segments).crop(0, width).extend_cell_length(width, base)
