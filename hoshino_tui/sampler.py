@@ -69,10 +69,15 @@ class Series:
     """The rate over the last minute."""
 
     @property
-    def steady_rate(self) -> float:
+    def slow(self) -> bool:
+        """Fewer than two a second, now and over the minute: one second's count is mostly 0 or 1."""
+        return self.rate < 2 and self.average < 2
+
+    def shown_rate(self, slow: bool | None = None) -> float:
         """The rate to show: the minute's average for a slow counter (a poll every 20 s reads '1 / 20 s',
-        not 0 and 1 in turns); this second's as soon as either is busy, so a burst or a stop shows at once."""
-        return self.average if self.rate < 2 and self.average < 2 else self.rate
+        not 0 and 1 in turns); this second's as soon as it is busy, so a burst or a stop shows at once.
+        slow overrides the judgement, so bytes follow the packets they came in."""
+        return self.average if (self.slow if slow is None else slow) else self.rate
 
 
 @dataclass(frozen=True, slots=True)

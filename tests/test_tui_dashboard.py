@@ -297,6 +297,22 @@ async def test_help_lists_every_binding_of_every_screen() -> None:
         assert "port N" in text and "pipeline was full" in text and "NAT gateway" in text
 
 
+async def test_help_of_the_inspector_alone_leaves_out_the_node_keys() -> None:
+    from agent.lab.recorded import sample_bucket
+    from hoshino_tui.bucket import MemoryStore
+
+    store = MemoryStore(sample_bucket())
+    app = HoshinoApp(config=Config(bucket="b"), store_factory=lambda: store, inspect_only=True, clock=lambda: END)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(text_of(app.screen.query_one("#help-text"), width=76).split())
+        assert "Write pcap" in text and "Quit" in text
+        assert "Faster" not in text and "Pause" not in text
+        box = app.screen.query_one("#help-box")
+        assert box.region.right <= 80 and box.region.bottom <= 24  # the box fits the screen
+
+
 class FailingNode(ReplayNode):
     def start(self) -> None:
         raise RuntimeError("needs CAP_NET_ADMIN: run as root")

@@ -72,8 +72,10 @@ def test_a_slow_counter_reads_as_one_per_interval() -> None:
         series.add(tick / 4, tick // 80)
     assert series.rate == 0 or series.rate >= 1  # a one-second window sees none or one
     assert series.average == pytest.approx(1 / 20, rel=0.1)
-    shown = Series(series.rate, series.total, (), series.average).steady_rate
-    assert formatting.rate(shown) == "1 / 20 s"
+    shown = Series(series.rate, series.total, (), series.average)
+    assert shown.slow and formatting.rate(shown.shown_rate()) == "1 / 20 s"
+    busy = Series(rate=40.0, total=0, history=(), average=1.0)
+    assert not busy.slow and busy.shown_rate() == 40.0 and busy.shown_rate(slow=True) == 1.0
 
 
 def test_cost_per_hour_so_far_per_gb_and_the_nat_figure() -> None:

@@ -43,7 +43,7 @@ class S3Pane(Vertical):
         for op in S3_OPERATIONS:
             series = view.s3[op]
             latency = view.s3_latency.get(op)
-            rate = f"{formatting.rate(series.steady_rate):>6}"
+            rate = f"{formatting.rate(series.shown_rate()):>6}"
             total = f"total {formatting.count(series.total):>6}"
             median = f"p50 {formatting.seconds(latency) if latency else '-':>7}"
             self.query_one(f"#s3-{op}", RateRow).show(

@@ -32,10 +32,12 @@ class TrafficPane(Vertical):
         for name, _ in _ROWS:
             series = view.traffic[name]
             if name.startswith("bytes"):
-                rate = f"{formatting.size(series.steady_rate)}/s"
+                # Bytes read by the same clock as their packets: a few pings a second are slow either way.
+                packets = view.traffic[name.replace("bytes", "packets")]
+                rate = f"{formatting.size(series.shown_rate(packets.slow))}/s"
                 total = formatting.size(series.total)
             else:
-                rate = formatting.rate(series.steady_rate, "pkt", many="pkt")
+                rate = formatting.rate(series.shown_rate(), "pkt", many="pkt")
                 total = formatting.count(series.total)
             rate = f"{rate:>12}"
             self.query_one(f"#traffic-{name}", RateRow).show(
