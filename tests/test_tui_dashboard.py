@@ -27,7 +27,8 @@ from hoshino_tui.widgets.heartbeat_pane import HeartbeatPane
 from hoshino_tui.widgets.hex_view import HexView
 from hoshino_tui.widgets.layer_tree import LayerTree
 from hoshino_tui.widgets.node_header import NodeHeader
-from hoshino_tui.widgets.packet_table import INFO_MIN, PacketTable
+from hoshino_tui.widgets.packet_columns import INFO_MIN
+from hoshino_tui.widgets.packet_table import PacketTable
 from hoshino_tui.widgets.problem_banner import ProblemBanner
 from hoshino_tui.widgets.rate_row import RateRow
 from hoshino_tui.widgets.s3_pane import S3Pane

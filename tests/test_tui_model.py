@@ -17,7 +17,7 @@ from hoshino_tui.messages import AgentStarted, NoticePosted, PacketsSeen, StatsU
 from hoshino_tui.pcap import LINKTYPE_RAW, write_pcap
 from hoshino_tui.pump import EventPump
 from hoshino_tui.sampler import RateSeries, Series, StatsModel
-from hoshino_tui.widgets.packet_table import Layout, layout_columns, short_address
+from hoshino_tui.widgets.packet_columns import Layout, layout_columns, short_address
 from hoshino_tui.widgets.trend import BARS, BASELINE, trend_text
 
 

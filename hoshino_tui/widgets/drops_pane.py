@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from agent.events import PacketSeen
 
-from .packet_table import short_address
+from .packet_columns import short_address
 
 
 class DropsPane(Static):
