@@ -14,7 +14,8 @@ from textual.widgets import Input, Label
 
 from ..filtering import FilterError, PacketFilter, parse_filter
 
-PLACEHOLDER = "udp · port 8081 · host ::b · dropped · not icmp · any text   (Enter applies, Esc cancels)"
+PLACEHOLDER = "udp · port 8081 · host ::b · dropped · not icmp   (Enter applies)"
+"""Short enough for 80 columns; the footer shows that Esc cancels."""
 
 
 class FilterBar(Horizontal):
