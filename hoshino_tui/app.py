@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import signal
 import threading
 import time
@@ -14,6 +12,8 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
@@ -23,44 +23,46 @@ from agent.recent import CarriedObject
 
 from .bucket import StoreLike
 from .controls import NodeControl
-from .messages import (
-    AgentCreated,
-    AgentFailed,
-    AgentStarted,
-    AgentStopped,
-    NoticePosted,
-    PacketsSeen,
-    StatsUpdated,
-)
+from .messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, PacketsSeen, StatsUpdated
 from .pump import EventPump
 from .screens.dashboard import DashboardScreen
-from .screens.help import HelpScreen
+from .screens.help import HelpScreen, KeySection
 from .screens.inspector import InspectorScreen
-from .widgets.drops_pane import DropsPane
-from .widgets.heartbeat_pane import HeartbeatPane
-from .widgets.node_header import NodeFacts, NodeHeader
+from .screens.packet_detail import PacketDetailScreen
+from .widgets.filter_bar import FilterBar
+from .widgets.node_header import NodeFacts
 from .widgets.packet_table import PacketTable
-from .widgets.problem_banner import ProblemBanner
-from .widgets.s3_pane import S3Pane
-from .widgets.traffic_pane import TrafficPane
 
 STOP_TIMEOUT = 15.0
 """How long quitting waits for the node to remove its device and route."""
 
 
 class HoshinoApp(App[None]):
-    """The dashboard, or with inspect_only the inspector alone."""
+    """The dashboard, or with inspect_only the inspector alone.
+
+    The app holds the node, the workers that run it and read its events, and the keys that act on
+    the node; the screens own their panes. The node's messages go to the dashboard, which draws them,
+    and bubble on to the app, which keeps the node's state from them.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "hoshino"
     BINDINGS = [
-        Binding("f", "faster", "Faster", id="faster", tooltip="Double the node's poll rate"),
-        Binding("s", "slower", "Slower", id="slower", tooltip="Halve the node's poll rate"),
-        Binding("a", "automatic", "Auto", id="automatic", tooltip="Let the heartbeat adapt again"),
-        Binding("i", "inspector", "Inspector", id="inspector", tooltip="Objects waiting in the bucket"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the node and quit"),
+        Binding("f", "faster", "Faster", id="faster",
+                tooltip="Double the node's poll rate, within its bounds; the heartbeat stays forced until a"),
+        Binding("s", "slower", "Slower", id="slower",
+                tooltip="Halve the node's poll rate; past the idle bound packets wait in the bucket, "
+                        "where the inspector sees them"),
+        Binding("a", "automatic", "Auto", id="automatic", tooltip="Let the heartbeat adapt to traffic again"),
+        Binding("i", "inspector", "Inspector", id="inspector", tooltip="The objects waiting in the bucket"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Keys and what each pane shows"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the node (it removes its device and route) and quit"),
     ]
+    NODE_ACTIONS = ("faster", "slower", "automatic", "inspector")
+    """The keys that need a node, hidden when the inspector runs alone."""
+
+    state: reactive[str] = reactive("starting", init=False)
+    """The node's state: starting, running, degraded, stopping, stopped or failed."""
 
     def __init__(
         self,
@@ -89,11 +91,8 @@ class HoshinoApp(App[None]):
         self.after_start = after_start
         self.probe = probe
         self.node: NodeControl | None = None
-        self.pump = EventPump(self.events, self.post_message)
-        self.state = "starting"
+        self.pump = EventPump(self.events, self._deliver)
         self.bucket = config.bucket if config else ""
-        self.fastest = config.fastest_poll if config else 0.0
-        self.slowest = config.slowest_poll if config else 0.0
         self._stop = threading.Event()
         self._node_done = threading.Event()
         self._dashboard: DashboardScreen | None = None
@@ -110,8 +109,9 @@ class HoshinoApp(App[None]):
         if self.inspect_only:
             return self._inspector(standalone=True)
         config = self.config
+        bounds = (config.fastest_poll, config.slowest_poll) if config else (0.0, 0.0)
         self._dashboard = DashboardScreen(self._facts(), network=config.network if config else None,
-                                          bounds=(self.fastest, self.slowest))
+                                          bounds=bounds, clock=self.clock)
         return self._dashboard
 
     def _inspector(self, standalone: bool = False) -> InspectorScreen:
@@ -134,20 +134,18 @@ class HoshinoApp(App[None]):
             return
         self._consume_events()
         if self.node_factory is None:
-            self._fail("No node to run: start with --bucket NAME, or --demo for a local lab.")
+            self._deliver(AgentFailed("No node to run: start with --bucket NAME, or --demo for a local lab."))
         else:
             self._run_node()
-        self.set_interval(1.0, self._tick)
-        self._tick()
 
-    def _board(self) -> DashboardScreen:
-        if self._dashboard is None:
-            raise RuntimeError("the dashboard is not shown in inspect-only mode")
-        return self._dashboard
+    def _deliver(self, message: Message) -> None:
+        """Send a message about the node to the dashboard (from any thread); it bubbles on to the app."""
+        if self._dashboard is not None:
+            self._dashboard.post_message(message)
 
-    def _showing(self) -> bool:
-        """False once the dashboard's widgets are gone at exit, when late messages are dropped."""
-        return self._dashboard is not None and bool(self._dashboard.query(NodeHeader))
+    def watch_state(self, state: str) -> None:
+        if self._dashboard is not None and self._dashboard.is_attached:
+            self._dashboard.show_state(state)
 
     # Workers. The agent publishes without waiting; these read and act, and only post messages.
 
@@ -157,21 +155,21 @@ class HoshinoApp(App[None]):
         try:
             node = self.node_factory()
         except Exception as error:
-            self.post_message(AgentFailed(str(error) or type(error).__name__))
+            self._deliver(AgentFailed(str(error) or type(error).__name__))
             self._node_done.set()
             return
-        self.post_message(AgentCreated(node))
+        self._deliver(AgentCreated(node))
         try:
             try:
                 node.start()
             except Exception as error:
-                self.post_message(AgentFailed(str(error) or type(error).__name__))
+                self._deliver(AgentFailed(str(error) or type(error).__name__))
                 return
             if self.after_start is not None:
                 try:
                     self.after_start()
                 except Exception as error:
-                    self.post_message(AgentFailed(f"started, but the demo traffic did not: {error}"))
+                    self._deliver(AgentFailed(f"started, but the demo traffic did not: {error}"))
             worker = get_current_worker()
             while not (self._stop.is_set() or worker.is_cancelled or node.wait(timeout=0.25)):
                 pass
@@ -192,96 +190,35 @@ class HoshinoApp(App[None]):
 
         self.pump.run(finished)
 
-    # What the workers report.
+    # What the node reports, once the dashboard has drawn it: the node's state.
 
     def on_agent_created(self, message: AgentCreated) -> None:
-        if not self._showing():
-            return
         self.node = message.node
-        if self.pump.model.view() is None:  # snapshots, when they came first, are newer
-            self._board().query_one(HeartbeatPane).show_interval(message.node.interval, message.node.manual)
 
     def on_agent_started(self, message: AgentStarted) -> None:
-        if not self._showing():
-            return
-        event = message.event
-        board = self._board()
-        self.fastest, self.slowest = event.fastest, event.slowest
-        self.bucket = event.bucket
-        self._set_state("running")
-        board.query_one(NodeHeader).update_facts(
-            address=event.address, interface=event.interface, netns=event.netns, bucket=event.bucket,
-            endpoint=event.endpoint, started=event.time)
-        table = board.query_one(PacketTable)
-        table.origin = event.time
-        with contextlib.suppress(ValueError):
-            table.network = ipaddress.IPv6Network(event.network)
-        board.query_one(HeartbeatPane).show_bounds(event.fastest, event.slowest)
-        board.query_one(ProblemBanner).clear_problem()
+        self.bucket = message.event.bucket
+        self.state = "running"
 
     def on_agent_failed(self, message: AgentFailed) -> None:
-        self._fail(message.message)
-
-    def _fail(self, text: str) -> None:
-        if not self._showing():
-            return
-        self._set_state("failed")
-        self._board().query_one(ProblemBanner).show_problem("The node is not running.", text)
-        self.notify(text, title="Node failed", severity="error", timeout=10)
+        self.state = "failed"
 
     def on_agent_stopped(self, message: AgentStopped) -> None:
-        if not self._showing():
-            return
-        if self.state != "failed":
-            self._set_state("stopped")
-        self._board().query_one(NodeHeader).update_facts(stopped=message.event.time)
         if message.event.error:
-            self._fail(message.event.error)
+            self.state = "failed"
+        elif self.state != "failed":
+            self.state = "stopped"
 
     def on_stats_updated(self, message: StatsUpdated) -> None:
-        if not self._showing():
-            return
-        view = message.view
-        board = self._board()
-        if self.state not in ("failed", "stopped"):
-            self._set_state(view.state)
-        board.query_one(S3Pane).show(view)
-        board.query_one(TrafficPane).show(view)
-        heartbeat = board.query_one(HeartbeatPane)
-        heartbeat.show_interval(view.interval, view.manual)
-        heartbeat.show_bounds(self.fastest, self.slowest, view.missed_beats)
-        heartbeat.show_history(view.polls)
-        board.query_one(DropsPane).show_counts(view.dropped, view.ignored)
+        if self.state not in ("failed", "stopped", "stopping"):
+            self.state = message.view.state
         self._probe(message.oldest)
 
     def on_packets_seen(self, message: PacketsSeen) -> None:
-        if not self._showing():
-            return
-        board = self._board()
-        board.query_one(PacketTable).add_packets(message.packets)
-        board.query_one(DropsPane).note_packets(message.packets)
         self._probe(message.packets[0].time)
-
-    def on_notice_posted(self, message: NoticePosted) -> None:
-        notice = message.notice
-        severity = "information" if notice.level == "info" else notice.level
-        self.notify(notice.message, title="Node", severity=severity, timeout=8)
 
     def _probe(self, published: float) -> None:
         if self.probe is not None:
-            probe = self.probe
-            self.call_after_refresh(probe, published)
-
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        if not self._showing():
-            return
-        self._board().query_one(NodeHeader).update_facts(state=state)
-
-    def _tick(self) -> None:
-        if not self._showing():
-            return
-        self._board().query_one(NodeHeader).tick(self.clock())
+            self.call_after_refresh(self.probe, published)
 
     # Actions: the heartbeat keys act on the node itself; its controls are thread-safe and quick.
 
@@ -298,7 +235,7 @@ class HoshinoApp(App[None]):
             return
         control(node)
         if self._dashboard is not None:
-            self._dashboard.query_one(HeartbeatPane).show_interval(node.interval, node.manual)
+            self._dashboard.show_heartbeat(node.interval, node.manual)
 
     def action_faster(self) -> None:
         """Double the node's poll rate."""
@@ -318,14 +255,32 @@ class HoshinoApp(App[None]):
             return
         self.push_screen(self._inspector())
 
+    def help_sections(self) -> list[KeySection]:
+        """The keys of every screen, as their bindings declare them, for the help screen."""
+        palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands",
+                          tooltip="Every action by name")
+        everywhere = [binding for binding in self.BINDINGS
+                      if not (isinstance(binding, Binding) and self.check_action(binding.action, ()) is False)]
+        sections: list[KeySection] = [("everywhere", [*everywhere, palette])]
+        if not self.inspect_only:
+            sections += [
+                ("dashboard", [*DashboardScreen.BINDINGS, *PacketTable.BINDINGS]),
+                ("filter bar", [Binding("enter", "apply", "Apply", tooltip="Filter the table"),
+                                *FilterBar.BINDINGS]),
+                ("packet decode", PacketDetailScreen.BINDINGS),
+            ]
+        sections.append(("inspector", InspectorScreen.BINDINGS))
+        sections.append(("help", HelpScreen.BINDINGS))
+        return sections
+
     def action_help(self) -> None:
         """Show the keys and what each pane means."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.help_sections()))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """With the inspector alone there is no node: hide the keys that act on one."""
-        return not (self.inspect_only and action in ("faster", "slower", "automatic", "inspector"))
+        return not (self.inspect_only and action in self.NODE_ACTIONS)
 
     def stop_node(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the node from any thread and wait until it has removed what it added."""
@@ -337,7 +292,7 @@ class HoshinoApp(App[None]):
         """Stop the node (it removes its device and route), then leave."""
         self._stop.set()
         if self.node_factory is not None and not self.inspect_only and self.state != "stopped":
-            self._set_state("stopping")
+            self.state = "stopping"
             await asyncio.to_thread(self._node_done.wait, STOP_TIMEOUT)
         self.exit()
 
@@ -351,6 +306,7 @@ class HoshinoApp(App[None]):
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Pause or resume packets", "Freeze the packet table (p)",
                                 screen.action_toggle_pause)
+            yield SystemCommand("Filter packets", "Show only the packets that match (/)", screen.action_filter)
             yield SystemCommand("Decode packet", "Full decode of the highlighted packet (Enter)",
                                 screen.action_open_packet)
         if isinstance(screen, InspectorScreen):

@@ -1,6 +1,8 @@
-"""Numbers as the panes show them: rates, sizes, durations, ages."""
+"""Numbers as the panes show them: counts, rates, sizes, durations, ages, money and plurals."""
 
 from __future__ import annotations
+
+import math
 
 _UNITS = ("B", "kB", "MB", "GB", "TB")
 
@@ -51,3 +53,49 @@ def age(value: float) -> str:
     if whole < 86400:
         return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d"
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """'1 object', '2 objects', '30,199 requests'; many is the plural when adding 's' is wrong."""
+    shown = f"{n:,}" if isinstance(n, int) else count(n)
+    return f"{shown} {word if n == 1 else (many or word + 's')}"
+
+
+def period(value: float) -> str:
+    """How long one of something takes: '500 ms', '2.5 s', '60 s', '5 min', '2 h'."""
+    if value < 1:
+        return seconds(value)
+    if value < 10:
+        return f"{value:.2g} s"
+    if value < 120:
+        return f"{value:.0f} s"
+    if value < 7200:
+        return f"{value / 60:.2g} min"
+    return f"{value / 3600:.2g} h"
+
+
+def rate(per_second: float, unit: str = "", many: str | None = None) -> str:
+    """A rate that reads right at any speed: '250/s', '62.5 polls/s', '0.5 polls/s', '1 poll / 60 s'.
+
+    Slower than one in ten seconds, the time between two reads better than a fraction per second."""
+    name = f" {many or unit + 's'}" if unit else ""
+    if per_second <= 0:
+        return f"0{name}/s"
+    if per_second >= 0.95:
+        shown = count(per_second)
+        return f"{shown}{' ' + unit if unit and shown == '1' else name}/s"
+    if per_second >= 0.095:
+        return f"{per_second:.1f}{name}/s"
+    return f"1{' ' + unit if unit else ''} / {period(1 / per_second)}"
+
+
+def dollars(value: float) -> str:
+    """Money to three significant digits without exponents: '$0', '$0.00113', '$6.03', '$6,503'."""
+    if value == 0:
+        return "$0"
+    if abs(value) < 0.0001:
+        return "<$0.0001"
+    if abs(value) >= 100:
+        return f"${value:,.0f}"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"${value:.{decimals}f}"

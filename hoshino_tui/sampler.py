@@ -1,4 +1,4 @@
-"""Turns the agent's cumulative counter snapshots into rates and short histories for the panes."""
+"""Turns the agent's cumulative counter snapshots into rates, costs and short histories for the panes."""
 
 from __future__ import annotations
 
@@ -10,32 +10,37 @@ from agent.events import State, StatsSampled
 S3_OPERATIONS = ("put", "get", "list", "delete")
 HISTORY_POINTS = 180
 """Three minutes of one-second points: enough for a sparkline as wide as a pane."""
+LONG_WINDOW = 60.0
+"""The average rate spans a minute: what a slow counter (a poll a minute) or the cost per hour reads by."""
+GB = 1e9
 
 
 class RateSeries:
-    """Per-second rate of one cumulative counter: the current rate and one point per step."""
+    """Per-second rate of one cumulative counter: the current rate, its average over a longer window,
+    and one point per step."""
 
-    def __init__(self, step: float = 1.0, points: int = HISTORY_POINTS, window: float = 1.0) -> None:
+    def __init__(self, step: float = 1.0, points: int = HISTORY_POINTS, window: float = 1.0,
+                 long_window: float = LONG_WINDOW) -> None:
         self.step = step
         self.window = window
+        self.long_window = long_window
         self.history: deque[float] = deque(maxlen=points)
-        self._recent: deque[tuple[float, int]] = deque()
-        self._bin: tuple[float, int] | None = None
+        self._recent: deque[tuple[float, float]] = deque()
+        self._long: deque[tuple[float, float]] = deque()
+        self._bin: tuple[float, float] | None = None
         self.rate = 0.0
-        self.total = 0
+        self.average = 0.0
+        self.total = 0.0
 
-    def add(self, time: float, total: int) -> None:
+    def add(self, time: float, total: float) -> None:
         """Take a sample of the counter; a counter that went down is taken as restarted."""
         if self._recent and (total < self._recent[-1][1] or time < self._recent[-1][0]):
             self._recent.clear()
+            self._long.clear()
             self._bin = None
         self.total = total
-        self._recent.append((time, total))
-        # Keep one sample older than the window so the rate spans at least the window.
-        while len(self._recent) > 2 and time - self._recent[1][0] >= self.window:
-            self._recent.popleft()
-        first_time, first_total = self._recent[0]
-        self.rate = (total - first_total) / (time - first_time) if time > first_time else 0.0
+        self.rate = _rate_over(self._recent, time, total, self.window)
+        self.average = _rate_over(self._long, time, total, self.long_window)
         if self._bin is None:
             self._bin = (time, total)
         elif time - self._bin[0] >= self.step:
@@ -44,13 +49,54 @@ class RateSeries:
             self._bin = (time, total)
 
 
+def _rate_over(samples: deque[tuple[float, float]], time: float, total: float, window: float) -> float:
+    samples.append((time, total))
+    # Keep one sample older than the window so the rate spans at least the window.
+    while len(samples) > 2 and time - samples[1][0] >= window:
+        samples.popleft()
+    first_time, first_total = samples[0]
+    return (total - first_total) / (time - first_time) if time > first_time else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """What a pane draws for one counter."""
 
     rate: float
-    total: int
+    total: float
     history: tuple[float, ...]
+    average: float = 0.0
+    """The rate over the last minute."""
+
+    @property
+    def slow(self) -> bool:
+        """Fewer than two a second, now and over the minute: one second's count is mostly 0 or 1."""
+        return self.rate < 2 and self.average < 2
+
+    def shown_rate(self, slow: bool | None = None) -> float:
+        """The rate to show: the minute's average for a slow counter (a poll every 20 s reads '1 / 20 s',
+        not 0 and 1 in turns); this second's as soon as it is busy, so a burst or a stop shows at once.
+        slow overrides the judgement, so bytes follow the packets they came in."""
+        return self.average if (self.slow if slow is None else slow) else self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class CostView:
+    """What the node's requests cost, beside what a NAT gateway would charge for the same traffic."""
+
+    per_hour: float
+    """Dollars per hour over the last minute."""
+    so_far: float
+    """Dollars since the node started."""
+    per_gb: float | None
+    """Dollars so far per GB carried (in and out); None before any byte moved."""
+    nat_per_hour: float
+    nat_so_far: float
+    nat_per_gb: float | None
+    by_request: dict[str, float]
+    """Dollars so far by "service.operation"."""
+    requests: dict[str, int]
+    wakeup: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +117,11 @@ class StatsView:
     dropped: dict[str, int]
     ignored: dict[str, int]
     missed_beats: int
+    """Polls skipped because the receive pipeline was full: 0 on a healthy node."""
     events_dropped: int
     waiting_egress: int
     samples: int
+    cost: CostView
 
 
 @dataclass
@@ -83,6 +131,8 @@ class StatsModel:
     step: float = 1.0
     _s3: dict[str, RateSeries] = field(default_factory=dict)
     _traffic: dict[str, RateSeries] = field(default_factory=dict)
+    _dollars: RateSeries = field(default_factory=RateSeries)
+    _nat: RateSeries = field(default_factory=RateSeries)
     _polls: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
     _poll_bin: float | None = None
     _last: StatsSampled | None = None
@@ -99,6 +149,8 @@ class StatsModel:
             series.add(sample.time, sample.s3_ops.get(op, 0))
         for name, series in self._traffic.items():
             series.add(sample.time, getattr(sample, name))
+        self._dollars.add(sample.time, sum(sample.dollars.values()))
+        self._nat.add(sample.time, sample.nat_dollars)
         if self._poll_bin is None or sample.time - self._poll_bin >= self.step or sample.time < self._poll_bin:
             self._polls.append(1.0 / sample.interval if sample.interval > 0 else 0.0)
             self._poll_bin = sample.time
@@ -118,9 +170,19 @@ class StatsModel:
             traffic={name: _series(s) for name, s in self._traffic.items()},
             dropped=dict(last.dropped), ignored=dict(last.ignored),
             missed_beats=last.missed_beats, events_dropped=last.events_dropped,
-            waiting_egress=last.waiting_egress, samples=self._samples,
+            waiting_egress=last.waiting_egress, samples=self._samples, cost=self._cost(last),
+        )
+
+    def _cost(self, last: StatsSampled) -> CostView:
+        moved = (last.bytes_in + last.bytes_out) / GB
+        so_far, nat_so_far = self._dollars.total, self._nat.total
+        return CostView(
+            per_hour=self._dollars.average * 3600, so_far=so_far, per_gb=so_far / moved if moved else None,
+            nat_per_hour=self._nat.average * 3600, nat_so_far=nat_so_far,
+            nat_per_gb=nat_so_far / moved if moved else None,
+            by_request=dict(last.dollars), requests=dict(last.requests), wakeup=last.wakeup,
         )
 
 
 def _series(series: RateSeries) -> Series:
-    return Series(series.rate, series.total, tuple(series.history))
+    return Series(series.rate, series.total, tuple(series.history), series.average)

@@ -13,8 +13,10 @@ import time
 
 from agent.config import Config
 from agent.events import EventQueue, NodeStarted, PacketSeen, StatsSampled
-from agent.lab.recorded import LOCAL, PEER, ReplayNode
+from agent.lab.recorded import LOCAL, PEER, PRICES, ReplayNode
 from hoshino_tui.app import HoshinoApp
+from hoshino_tui.filtering import parse_filter
+from hoshino_tui.widgets.packet_table import PacketTable
 
 SUMMARY = "ICMPv6 echo-request id=7 seq={}"
 
@@ -32,17 +34,20 @@ def publish(events: EventQueue, rate: int, seconds: float, done: threading.Event
                                       SUMMARY.format(sent % 65536), 104, f"{PEER}/x{sent}", "sent"))
             sent += 1
         if now >= next_stats:
+            ops = {"put": sent // 20, "get": sent // 20, "list": int((now - start) * 1000), "delete": sent // 200}
+            requests = {f"s3.{op}": n for op, n in ops.items()}
             events.publish(StatsSampled(
-                now, "running", 0.001, False, sent // 2, sent * 52, sent // 2, sent * 52,
-                {"put": sent // 20, "get": sent // 20, "list": int((now - start) * 1000), "delete": sent // 200},
-                {}, {"put": 0.009, "get": 0.009, "list": 0.01, "delete": 0.007}, {}, {}, 0, events.dropped, 0))
+                now, "running", 0.001, False, sent // 2, sent * 52, sent // 2, sent * 52, ops,
+                {}, {"put": 0.009, "get": 0.009, "list": 0.01, "delete": 0.007}, {}, {}, 0, events.dropped, 0,
+                requests=requests, dollars={key: n * PRICES[key] for key, n in requests.items()},
+                nat_dollars=0.045 * (now - start) / 3600 + 0.045 * sent * 104 / 1e9))
             next_stats += 0.25
         time.sleep(slice_)
     done.set()
     return sent
 
 
-async def run(rate: int, seconds: float) -> None:
+async def run(rate: int, seconds: float, packet_filter: str = "") -> None:
     events = EventQueue()
     node = ReplayNode(events, recorded=[])
     delays: list[float] = []
@@ -55,6 +60,8 @@ async def run(rate: int, seconds: float) -> None:
     counted: list[int] = []
     async with app.run_test(size=(140, 44)) as pilot:
         await pilot.pause(0.5)
+        if packet_filter:
+            app.screen.query_one(PacketTable).set_filter(parse_filter(packet_filter))
         cpu0, wall0 = time.thread_time(), time.perf_counter()
         feeder = threading.Thread(target=lambda: counted.append(publish(events, rate, seconds, done)))
         feeder.start()
@@ -78,8 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=2000, help="packets per second (default 2000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to feed (default 10)")
+    parser.add_argument("--filter", default="", help="a packet filter to keep on the table, e.g. 'in seq=1'")
     args = parser.parse_args()
-    asyncio.run(run(args.rate, args.seconds))
+    asyncio.run(run(args.rate, args.seconds, args.filter))
 
 
 if __name__ == "__main__":

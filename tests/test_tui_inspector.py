@@ -290,7 +290,7 @@ async def test_at_80_by_24_the_tree_and_the_dump_share_the_width() -> None:
         tree, hex_view = screen.query_one(LayerTree), screen.query_one(HexView)
         await pilot.pause()
         assert tree.size.width >= 30
-        assert hex_view.bytes_per_line == 8
+        assert hex_view.per_line == 8
         assert tree.region.right <= hex_view.region.x and hex_view.region.right <= 80
 
 

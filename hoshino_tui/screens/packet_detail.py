@@ -5,23 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.table import Table
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Static, Tree
 
 from agent.dissect import dissect
 from agent.events import PacketSeen
 
+from .. import formatting
+from ..widgets.fitted_footer import FittedFooter
 from ..widgets.hex_view import HexView
 from ..widgets.layer_tree import LayerTree, Span
 
+WIDE_HEX = 150
+"""From this many columns the hex view shows sixteen bytes a line; below, eight, so the tree keeps room."""
+
 
 class PacketDetailScreen(Screen[None]):
-    """Layers beside the hex dump, as in the inspector."""
+    """Layers beside the hex dump, as in the inspector; the two share the width."""
 
-    BINDINGS = [Binding("escape,q", "close", "Back", id="close")]
+    BINDINGS = [Binding("escape,q", "close", "Back", id="close", tooltip="Back to the dashboard")]
 
     def __init__(self, event: PacketSeen) -> None:
         super().__init__()
@@ -33,7 +40,7 @@ class PacketDetailScreen(Screen[None]):
         with Horizontal(id="packet-views"):
             yield LayerTree(id="packet-tree")
             yield HexView(id="packet-hex")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         tree = self.query_one(LayerTree)
@@ -46,17 +53,26 @@ class PacketDetailScreen(Screen[None]):
         self.query_one(HexView).show(self.data)
         tree.focus()
 
+    def on_resize(self, event: events.Resize) -> None:
+        per_line = 16 if event.size.width >= WIDE_HEX else 8
+        self.query_one(HexView).styles.width = HexView.width_for(per_line)
+
     def _facts(self) -> Table:
         event = self.event
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="dim")
+        table.add_column(style="dim", no_wrap=True)
         table.add_column()
         when = datetime.fromtimestamp(event.time, UTC).isoformat(timespec="milliseconds")
+        verdict = Text(event.verdict, style="bold red" if event.verdict == "dropped" else "bold")
+        if event.reason:
+            verdict.append(f" ({event.reason})", style="")
+        packet = Text.assemble(
+            "in" if event.direction == "in" else "out", " · ", (event.protocol, "bold"), " · ",
+            formatting.plural(event.length, "byte"), " · ", verdict)
         for name, value in (
-            ("time", when), ("direction", event.direction), ("source", event.source),
-            ("destination", event.destination), ("protocol", event.protocol), ("length", str(event.length)),
-            ("decode", event.summary), ("object key", event.key or "-"),
-            ("verdict", event.verdict + (f" ({event.reason})" if event.reason else "")),
+            ("time", Text(when)), ("packet", packet), ("source", Text(event.source or "-")),
+            ("destination", Text(event.destination or "-")), ("decode", Text(event.summary)),
+            ("object key", Text(event.key or "-")),
         ):
             table.add_row(name, value)
         return table

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from agent.events import PacketSeen
+
+from .packet_columns import short_address
 
 
 class DropsPane(Static):
@@ -16,6 +20,8 @@ class DropsPane(Static):
         super().__init__(id=id)
         self._counts: dict[tuple[str, str], int] = {}
         self._examples: dict[tuple[str, str], str] = {}
+        self.network: ipaddress.IPv6Network | None = None
+        """The node's network: its addresses are shown by their interface identifier."""
 
     def on_mount(self) -> None:
         self.border_title = "Dropped and ignored"
@@ -29,13 +35,19 @@ class DropsPane(Static):
             self._counts = counts
             self._draw()
 
+    def totals(self) -> tuple[int, int]:
+        """How many packets were dropped and how many ignored, over every reason."""
+        dropped = sum(n for (verdict, _), n in self._counts.items() if verdict == "dropped")
+        return dropped, sum(self._counts.values()) - dropped
+
     def note_packets(self, packets: tuple[PacketSeen, ...]) -> None:
         """Remember the latest dropped or ignored packet of each reason."""
         changed = False
         for packet in packets:
             if packet.verdict in ("dropped", "ignored"):
                 self._examples[(packet.verdict, packet.reason)] = (
-                    f"{packet.summary}  {packet.source} -> {packet.destination}")
+                    f"{packet.summary}  {short_address(packet.source, self.network) or '?'} -> "
+                    f"{short_address(packet.destination, self.network)}")
                 changed = True
         if changed:
             self._draw()

@@ -10,6 +10,8 @@ from textual.widgets.tree import TreeNode
 
 from agent.dissect import Dissection
 
+from .. import formatting
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -38,7 +40,7 @@ class LayerTree(Tree[Span]):
             parent: TreeNode[Span] = self.root
             if many:
                 label = Text.assemble((f"Packet {index + 1} of {len(dissections)}", "bold"),
-                                      f"  {dissection.summary}  ({len(dissection.packet)} bytes)")
+                                      f"  {dissection.summary}  ({formatting.plural(len(dissection.packet), 'byte')})")
                 parent = self.root.add(label, Span(index, 0, len(dissection.packet)), expand=True)
             for problem in dissection.problems:
                 parent.add_leaf(Text(f"! {problem}", style="bold red"), Span(index, 0, 0))

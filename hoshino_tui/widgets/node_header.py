@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from .. import formatting
 
@@ -29,50 +29,61 @@ class NodeFacts:
     stopped: float | None = None
 
 
-class NodeHeader(Static):
-    """Two lines of facts about the node; update() with new facts, tick() with the time."""
+def fit(parts: list[tuple[int, Text]], width: int) -> Text:
+    """Join the parts, in order, leaving out whole parts (highest rank first) until the line fits."""
+    kept = list(parts)
+    while sum(part.cell_len for _, part in kept) > width and any(rank for rank, _ in kept):
+        worst = max(rank for rank, _ in kept)
+        drop = max(index for index, (rank, _) in enumerate(kept) if rank == worst)
+        del kept[drop]
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for _, part in kept:
+        line.append_text(part)
+    return line
+
+
+class NodeHeader(Widget):
+    """Two lines of facts about the node; parts that do not fit the width are left out whole."""
+
+    DEFAULT_CSS = "NodeHeader { height: 2; }"
 
     def __init__(self, facts: NodeFacts, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.facts = facts
         self._now: float | None = None
 
-    def on_mount(self) -> None:
-        self._draw()
-
     def update_facts(self, **changes: object) -> None:
         """Change some facts and redraw."""
         facts = replace(self.facts, **changes)  # type: ignore[arg-type]
         if facts != self.facts:
             self.facts = facts
-            self._draw()
+            self.refresh()
 
     def tick(self, now: float) -> None:
         """Redraw the uptime for the time now."""
         self._now = now
-        self._draw()
+        self.refresh()
 
-    def _draw(self) -> None:
+    def lines(self, width: int) -> tuple[Text, Text]:
+        """The two lines as they fit in width cells."""
         facts = self.facts
         style = _STATE_STYLE.get(facts.state, "")
-        line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(" hoshino ", style="bold reverse")
-        line.append("  ")
-        line.append(facts.address or "address not known yet", style="bold" if facts.address else "dim")
+        first: list[tuple[int, Text]] = [
+            (0, Text(" hoshino ", style="bold reverse")),
+            (0, Text("  " + (facts.address or "address not known yet"), style="bold" if facts.address else "dim")),
+        ]
         if facts.interface:
-            line.append("  on ", style="dim")
-            line.append(facts.interface)
+            first.append((1, Text.assemble(("  on ", "dim"), facts.interface)))
             if facts.netns:
-                line.append(f" in netns {facts.netns}", style="dim")
-        line.append("\n")
-        line.append(" ● ", style=style)
-        line.append(f"{facts.state:<9}", style=style)
+                first.append((2, Text(f" in netns {facts.netns}", style="dim")))
+        second: list[tuple[int, Text]] = [(0, Text.assemble((" ● ", style), (f"{facts.state:<9}", style)))]
         if facts.started is not None and self._now is not None:
             end = facts.stopped if facts.stopped is not None else self._now
-            line.append("  up ", style="dim")
-            line.append(formatting.uptime(end - facts.started))
-        line.append("  bucket ", style="dim")
-        line.append(facts.bucket or "-")
-        line.append("  endpoint ", style="dim")
-        line.append(facts.endpoint or "AWS default")
-        self.update(line)
+            second.append((0, Text.assemble(("  up ", "dim"), formatting.uptime(end - facts.started))))
+        second.append((1, Text.assemble(("  bucket ", "dim"), facts.bucket or "-")))
+        second.append((2, Text.assemble(("  endpoint ", "dim"), facts.endpoint or "AWS default")))
+        return fit(first, width), fit(second, width)
+
+    def render(self) -> Text:
+        first, second = self.lines(self.content_region.width)
+        return Text("\n", no_wrap=True).join([first, second])

@@ -1,4 +1,5 @@
-"""Recent packets, newest at the bottom: bounded, following the newest row unless paused."""
+"""Recent packets, newest at the bottom: bounded, filterable, following the newest row unless paused,
+with columns sized to their content and to the width."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections import deque
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -15,10 +18,14 @@ from textual.strip import Strip
 
 from agent.events import PacketSeen
 
+from .. import formatting
+from ..filtering import EVERYTHING, PacketFilter
+from .packet_columns import Layout, cached_short_address, fit, layout_columns
+
 MAX_ROWS = 500
-# Info comes last, as in Wireshark: it is the column that may run off the right edge.
-_COLUMNS = (("No.", 6), ("Time", 8), ("Dir", 3), ("Source", 21), ("Destination", 21), ("Proto", 6),
-            ("Len", 5), ("Verdict", 9), ("Reason", 15), ("Info", 80))
+HISTORY = 2000
+"""Packets kept for a new filter to search; the table shows at most MAX_ROWS of them."""
+
 # Wireshark's colouring rules, as foreground colours that read on a dark terminal.
 _PROTOCOL_STYLE = {"ICMPv6": Style(color="#f0a0ff"), "TCP": Style(color="#b0a8ff"), "UDP": Style(color="#80c8ff")}
 _VERDICT_STYLE = {"sent": Style(color="green"), "delivered": Style(color="green"), "ignored": Style(dim=True),
@@ -26,25 +33,11 @@ _VERDICT_STYLE = {"sent": Style(color="green"), "delivered": Style(color="green"
 _PLAIN = Style()
 
 
-def short_address(text: str, network: ipaddress.IPv6Network | None) -> str:
-    """Inside the node's network the prefix says nothing: show '::' and the interface identifier."""
-    try:
-        address = ipaddress.IPv6Address(text)
-    except ValueError:
-        return text
-    if network is not None and network.prefixlen == 64 and address in network:
-        return ipaddress.IPv6Address(int(address) & ((1 << 64) - 1)).compressed
-    return address.compressed
-
-
-def _cell(text: str, width: int) -> str:
-    return (text[:width - 1] + "…" if len(text) > width else text.ljust(width)) + " "
-
-
 class PacketTable(ScrollView, can_focus=True):
     """Draws only the rows in view (the Line API), so a flood of packets costs one screenful.
 
-    Keeps the last max_rows packets; paused, it keeps collecting but stops moving.
+    Keeps the last HISTORY packets and shows the last max_rows that match the filter; paused, it
+    keeps collecting but stops moving.
     """
 
     BINDINGS = [
@@ -57,6 +50,7 @@ class PacketTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES = {"packet-table--header", "packet-table--cursor", "packet-table--even"}
     DEFAULT_CSS = """
+    PacketTable { overflow-x: hidden; scrollbar-size-vertical: 1; }
     PacketTable > .packet-table--header { text-style: bold; background: $panel; }
     PacketTable > .packet-table--cursor { background: $accent 40%; text-style: bold; }
     PacketTable:focus > .packet-table--cursor { background: $accent 70%; }
@@ -71,14 +65,29 @@ class PacketTable(ScrollView, can_focus=True):
         self.paused = False
         self.origin: float | None = None
         """Time zero of the Time column (the node's start), as in Wireshark."""
-        self.network: ipaddress.IPv6Network | None = None
-        self._buffer: deque[tuple[int, PacketSeen]] = deque(maxlen=max_rows)
+        self._network: ipaddress.IPv6Network | None = None
+        self.filter: PacketFilter = EVERYTHING
+        self._buffer: deque[tuple[int, PacketSeen]] = deque(maxlen=max(HISTORY, max_rows))
+        self._matching: deque[tuple[int, PacketSeen]] = deque(maxlen=max_rows)
         self._rows: list[tuple[int, PacketSeen]] = []
         self._serial = 0
-        self._width = sum(width + 1 for _, width in _COLUMNS)
+        self._widest: dict[str, int] = {}
+        self._layout: tuple[int, Layout] | None = None
 
     def on_mount(self) -> None:
         self.border_title = "Recent packets"
+
+    @property
+    def network(self) -> ipaddress.IPv6Network | None:
+        """The node's network: addresses inside it are shown by their interface identifier."""
+        return self._network
+
+    @network.setter
+    def network(self, network: ipaddress.IPv6Network | None) -> None:
+        if network != self._network:
+            self._network = network
+            self._measure(self._matching, reset=True)
+            self.refresh()
 
     @property
     def seen(self) -> int:
@@ -94,22 +103,37 @@ class PacketTable(ScrollView, can_focus=True):
         """Take a batch, oldest first; show it unless paused."""
         if self.origin is None and packets:
             self.origin = packets[0].time
+        matched: list[tuple[int, PacketSeen]] = []
+        active = self.filter.active
         for packet in packets:
             self._serial += 1
-            self._buffer.append((self._serial, packet))
+            row = (self._serial, packet)
+            self._buffer.append(row)
+            if not active or self.filter.matches(packet):
+                matched.append(row)
+        self._matching.extend(matched)
+        if matched:
+            self._measure(matched)
         if not self.paused and packets:
-            self._show_buffer()
+            self._show_rows()
+
+    def set_filter(self, packet_filter: PacketFilter) -> None:
+        """Show only the recent packets that match; EVERYTHING shows them all again."""
+        self.filter = packet_filter
+        self._matching.clear()
+        self._matching.extend(row for row in self._buffer if not packet_filter.active or packet_filter.matches(row[1]))
+        self._measure(self._matching, reset=True)
+        self._show_rows()
 
     def pause(self) -> None:
         """Freeze the view; packets keep being collected."""
         self.paused = True
-        self.border_subtitle = "paused: p resumes"
+        self._describe()
 
     def resume(self) -> None:
         """Show what arrived meanwhile and follow the newest again."""
         self.paused = False
-        self.border_subtitle = ""
-        self._show_buffer()
+        self._show_rows()
 
     def packet_at_cursor(self) -> PacketSeen | None:
         """The packet on the highlighted row."""
@@ -119,17 +143,77 @@ class PacketTable(ScrollView, can_focus=True):
         """The numbers of the rows on show, top to bottom."""
         return [serial for serial, _ in self._rows]
 
-    def _show_buffer(self) -> None:
-        self._rows = list(self._buffer)
-        self.virtual_size = Size(self._width, len(self._rows) + 1)
+    def shown_packets(self) -> list[PacketSeen]:
+        """The packets on show, top to bottom."""
+        return [packet for _, packet in self._rows]
+
+    def current_layout(self) -> Layout:
+        """The columns as they are drawn at the present width."""
+        width = self.scrollable_content_region.width
+        if self._layout is None or self._layout[0] != width:
+            self._layout = (width, layout_columns(self._widest, width))
+        return self._layout[1]
+
+    def _measure(self, rows: deque[tuple[int, PacketSeen]] | list[tuple[int, PacketSeen]],
+                 reset: bool = False) -> None:
+        """Widen the columns to fit these rows; reset measures them afresh (a new filter or network)."""
+        widest = {} if reset else dict(self._widest)
+        if rows:
+            widest["no"] = max(widest.get("no", 0), len(str(rows[-1][0])))
+        for _, packet in rows:
+            for key, text in (("time", self._time(packet)), ("dir", "->"), ("proto", packet.protocol),
+                              ("len", str(packet.length)), ("verdict", packet.verdict),
+                              ("reason", packet.reason), ("info", packet.summary)):
+                if len(text) > widest.get(key, 0):
+                    widest[key] = len(text)
+            info_reason = len(packet.summary) + (len(packet.reason) + 2 if packet.reason else 0)
+            if info_reason > widest.get("info_reason", 0):
+                widest["info_reason"] = info_reason
+            for key, address in (("source", packet.source), ("destination", packet.destination)):
+                short = len(cached_short_address(address, self._network))
+                if short > widest.get(f"{key}_short", 0):
+                    widest[f"{key}_short"] = short
+                if len(address) > widest.get(f"{key}_full", 0):
+                    widest[f"{key}_full"] = len(address)
+        if widest != self._widest:
+            self._widest = widest
+            self._layout = None
+
+    def _time(self, packet: PacketSeen) -> str:
+        return f"{packet.time - (self.origin if self.origin is not None else packet.time):.3f}"
+
+    def _describe(self) -> None:
+        """Say in the bottom border whether the view is paused or filtered."""
+        text = Text()
+        if self.filter.active:
+            text.append("filter ", style="dim")
+            text.append(self.filter.text, style="bold")
+            shown = len(self._rows) if self.paused else len(self._matching)
+            text.append(f" · {shown} of the last {formatting.plural(len(self._buffer), 'packet')} · Esc clears",
+                        style="dim")
+        if self.paused:
+            text.append("  " if text else "")
+            text.append("paused", style="bold yellow")
+            text.append(" · p resumes", style="dim")
+        self.border_subtitle = text if text else None
+
+    def _show_rows(self) -> None:
+        self._rows = list(self._matching)
+        self.virtual_size = Size(0, len(self._rows) + 1)
         self.cursor_row = len(self._rows) - 1
-        # The new virtual size counts once laid out: scroll to the newest row after that.
-        self.call_after_refresh(self._follow)
+        self._describe()
+        self._follow()
         self.refresh()
 
     def _follow(self) -> None:
+        """Scroll to the newest row. Forced, so it holds before the first layout too: the scroll
+        position is clamped to the new size once the size is known."""
         if not self.paused:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=len(self._rows) + 1, animate=False, force=True, immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout = None
+        self._follow()
 
     def watch_cursor_row(self, row: int) -> None:
         self.refresh()
@@ -158,13 +242,44 @@ class PacketTable(ScrollView, can_focus=True):
         """Jump to the oldest or the newest row."""
         self._move(len(self._rows) - 1 if end else 0)
 
+    def cells(self, serial: int, packet: PacketSeen, layout: Layout) -> list[tuple[str, Style]]:
+        """The row for one packet as (text, style) cells, fitted to the layout."""
+        network = None if layout.full_addresses else self._network
+        info = f"{packet.reason}: {packet.summary}" if layout.reason_in_info and packet.reason else packet.summary
+        values = {
+            "no": (str(serial), _PLAIN), "time": (self._time(packet), _PLAIN),
+            "dir": ("->" if packet.direction == "out" else "<-", _PLAIN),
+            "source": (cached_short_address(packet.source, network), _PLAIN),
+            "destination": (cached_short_address(packet.destination, network), _PLAIN),
+            "proto": (packet.protocol, _PROTOCOL_STYLE.get(packet.protocol, _PLAIN)),
+            "len": (str(packet.length), _PLAIN),
+            "verdict": (packet.verdict, _VERDICT_STYLE.get(packet.verdict, _PLAIN)),
+            "reason": (packet.reason, _PLAIN),
+        }
+        row = []
+        for column, width in layout.columns:
+            text, style = values[column.key]
+            middle = column.key in ("source", "destination")
+            row.append((fit(text, width, middle=middle, right=column.right) + " ", style))
+        row.append((fit(info, layout.info), _PLAIN))
+        return row
+
+    def header(self, layout: Layout) -> str:
+        """The header line: for each column the longest label that fits it."""
+        labels = []
+        for column, width in layout.columns:
+            label = next((label for label in column.labels if len(label) <= width), column.labels[-1])
+            labels.append(fit(label, width, right=column.right) + " ")
+        labels.append(fit("Info", layout.info))
+        return "".join(labels)
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_y = int(self.scroll_offset.y)
         width = self.scrollable_content_region.width
+        layout = self.current_layout()
         if y == 0:
             style = self.get_component_rich_style("packet-table--header")
-            text = "".join(_cell(label, size) for label, size in _COLUMNS)
-            return Strip([Segment(text, style)]).crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
+            return Strip([Segment(self.header(layout), style)]).crop(0, width).extend_cell_length(width, style)
         index = scroll_y + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, self.rich_style)
@@ -174,15 +289,5 @@ class PacketTable(ScrollView, can_focus=True):
             base = base + self.get_component_rich_style("packet-table--cursor")
         elif index % 2:
             base = base + self.get_component_rich_style("packet-table--even")
-        relative = packet.time - (self.origin if self.origin is not None else packet.time)
-        widths = [size for _, size in _COLUMNS]
-        cells = (
-            (str(serial), _PLAIN), (f"{relative:8.3f}", _PLAIN), ("->" if packet.direction == "out" else "<-", _PLAIN),
-            (short_address(packet.source, self.network), _PLAIN),
-            (short_address(packet.destination, self.network), _PLAIN),
-            (packet.protocol, _PROTOCOL_STYLE.get(packet.protocol, _PLAIN)), (str(packet.length), _PLAIN),
-            (packet.verdict, _VERDICT_STYLE.get(packet.verdict, _PLAIN)), (packet.reason, _PLAIN),
-            (packet.summary, _PLAIN),
-        )
-        segments = [Segment(_cell(text, size), base + style) for (text, style), size in zip(cells, widths, strict=True)]
-        return Strip(segments).crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
+        segments = [Segment(text, base + style) for text, style in self.cells(serial, packet, layout)]
+        return Strip(segments).crop(0, width).extend_cell_length(width, base)

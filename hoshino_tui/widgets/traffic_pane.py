@@ -12,6 +12,9 @@ from .rate_row import RateRow
 _ROWS = (
     ("packets_in", "in pkt"), ("bytes_in", "in B"), ("packets_out", "out pkt"), ("bytes_out", "out B"),
 )
+PACKET_CEILING = 10.0
+BYTE_CEILING = 10_000.0
+"""Rates that fill a sparkline while nothing is faster: a ping a second stays low."""
 
 
 class TrafficPane(Vertical):
@@ -19,7 +22,7 @@ class TrafficPane(Vertical):
 
     def compose(self) -> ComposeResult:
         for name, label in _ROWS:
-            yield RateRow(label, id=f"traffic-{name}")
+            yield RateRow(label, BYTE_CEILING if name.startswith("bytes") else PACKET_CEILING, id=f"traffic-{name}")
 
     def on_mount(self) -> None:
         self.border_title = "Traffic"
@@ -29,7 +32,13 @@ class TrafficPane(Vertical):
         for name, _ in _ROWS:
             series = view.traffic[name]
             if name.startswith("bytes"):
-                figures = f"{formatting.size(series.rate):>9}/s  total {formatting.size(series.total):>8}"
+                # Bytes read by the same clock as their packets: a few pings a second are slow either way.
+                packets = view.traffic[name.replace("bytes", "packets")]
+                rate = f"{formatting.size(series.shown_rate(packets.slow))}/s"
+                total = formatting.size(series.total)
             else:
-                figures = f"{series.rate:7.1f} pkt/s  total {formatting.count(series.total):>6}"
-            self.query_one(f"#traffic-{name}", RateRow).show(series.history, figures)
+                rate = formatting.rate(series.shown_rate(), "pkt", many="pkt")
+                total = formatting.count(series.total)
+            rate = f"{rate:>12}"
+            self.query_one(f"#traffic-{name}", RateRow).show(
+                series.history, (f"{rate}  total {total:>8}", rate))
