@@ -234,6 +234,11 @@ class Ingress:
     # Discovery.
 
     @property
+    def in_flight(self) -> int:
+        """Objects being fetched or waiting for their turn to be delivered."""
+        return len(self._pending)
+
+    @property
     def full(self) -> bool:
         """True while objects in flight hold the whole budget: the next poll would only wait."""
         return self._reserved >= self.settings.budget_bytes or len(self._pending) >= self.settings.max_in_flight

@@ -54,6 +54,7 @@ def test_every_fault_is_survived_and_the_accounting_holds(behind_proxy, kind):
     late = udp(A, B, f"{kind} after".encode())
     a.send(late)
     assert wait_until(lambda: late in b.delivered, 20), f"nothing delivered after {kind} cleared"
+    assert wait_until(lambda: b.ingress.in_flight == 0, 20)  # a stalled GET may still be on its way
     sender_accounts_for_every_packet(a)
     receiver_delivered_each_at_most_once(b, [*sent, late])
     lost = len(sent) - len([data for data in b.delivered if data in sent])
