@@ -26,6 +26,7 @@ from agent.sealing import (
     Sealer,
     SealError,
     encode_public_key,
+    generate_key_file,
     parse_header,
 )
 from agent.sealing.header import HEADER_BYTES, OVERHEAD_BYTES
@@ -465,3 +466,25 @@ def test_no_changed_byte_of_a_real_sealed_object_opens(position: int, xor: int):
 @given(st.text(max_size=200))
 def test_any_object_key_is_refused_with_a_known_reason(key: str):
     assert _open_within_budget(SAMPLE, key) in (*OPEN_REASONS, "opened")
+
+
+def test_a_node_rotating_its_key_opens_what_is_still_sealed_to_the_retired_one(tmp_path: Path):
+    old, new = tmp_path / "old.key", tmp_path / "new.key"
+    old_public, new_public = generate_key_file(old), generate_key_file(new)
+    sender_key = tmp_path / "a.key"
+    sender_public = generate_key_file(sender_key)
+    (tmp_path / "a.toml").write_text(f'[peers]\n"{B}" = "{encode_public_key(old_public)}"\n')
+    (tmp_path / "b.toml").write_text(f'[peers]\n"{A}" = "{encode_public_key(sender_public)}"\n')
+    rotating = tmp_path / "b.key"
+    rotating.write_bytes(new.read_bytes() + old.read_bytes())
+    rotating.chmod(0o600)
+    sender = Sealer.from_files(sender_key, tmp_path / "a.toml", A)
+    receiver = Sealer.from_files(rotating, tmp_path / "b.toml", B)
+    assert receiver.public_key.public_bytes_raw() == new_public.public_bytes_raw()  # it seals with the new key
+    key = wire.KeyMaker().make(B)
+    opened = receiver.open(key, sender.seal(key, udp(A, B)))  # the sender still seals to the old key
+    assert opened.body == udp(A, B)
+    retired_only = Sealer.from_files(new, tmp_path / "b.toml", B)
+    with pytest.raises(SealError) as refused:
+        retired_only.open(key, sender.seal(key, udp(A, B)))
+    assert refused.value.reason == "wrong_key"

@@ -83,7 +83,15 @@ def generate_key_file(path: str | Path) -> X25519PublicKey:
 
 
 def load_private_key(path: str | Path) -> X25519PrivateKey:
-    """Read a private key file; refuse one that others may read or write, as ssh does."""
+    """The current key of a private key file (its first line)."""
+    return load_private_keys(path)[0]
+
+
+def load_private_keys(path: str | Path) -> list[X25519PrivateKey]:
+    """Read a private key file: the current key, then any retired ones still accepted while peers catch up.
+
+    Refuse a file that others may read or write, as ssh does.
+    """
     try:
         with open(path, "rb") as file:
             mode = os.fstat(file.fileno()).st_mode
@@ -93,16 +101,17 @@ def load_private_key(path: str | Path) -> X25519PrivateKey:
                 raise KeyFileError(
                     f"{path} has mode {stat.S_IMODE(mode):04o}: a private key must be readable by its owner only; "
                     f"run: chmod 600 {path}")
-            data = file.read(1024)  # a key line is 45 bytes: never read a large file whole
+            data = file.read(1024)  # a key line is 45 bytes, and a file holds a few: never read a large file whole
     except FileNotFoundError:
         raise KeyFileError(f"{path} does not exist: create a key with: hoshino-agent genkey {path}") from None
     except OSError as error:
         raise KeyFileError(f"cannot read {path}: {error.strerror}") from None
     try:
-        raw = decode_key_bytes(data.decode("ascii"))
+        lines = [line for line in data.decode("ascii").splitlines() if line.strip()] or [""]
+        raws = [decode_key_bytes(line) for line in lines]
     except (UnicodeDecodeError, KeyFileError) as error:
         detail = error if isinstance(error, KeyFileError) else "is not text"
         raise KeyFileError(
-            f"{path} {detail}: a key file holds one base64 line of {KEY_BYTES} bytes, "
-            f"as hoshino-agent genkey writes") from None
-    return X25519PrivateKey.from_private_bytes(raw)
+            f"{path} {detail}: a key file holds one base64 line of {KEY_BYTES} bytes, as hoshino-agent genkey "
+            "writes (and, while a key is being replaced, the retired key on the next line)") from None
+    return [X25519PrivateKey.from_private_bytes(raw) for raw in raws]

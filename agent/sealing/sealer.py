@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from agent import wire
 from agent.sealing.header import HEADER_BYTES, NONCE_BYTES, VERSION, Header, SealError, parse_header, prefix_id
-from agent.sealing.keys import key_id, load_private_key
+from agent.sealing.keys import key_id, load_private_keys
 from agent.sealing.peers import PeerKey, Peers, PeerTable
 
 KDF_LABEL = b"hoshino sealed object pair key"
@@ -51,18 +52,22 @@ class Sealer:
     so a reload of the peers file takes effect between objects, never within one.
     """
 
-    def __init__(self, private_key: X25519PrivateKey, own_address: ipaddress.IPv6Address, peers: Peers,
-                 key_prefix: str = "") -> None:
+    def __init__(self, private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
+                 own_address: ipaddress.IPv6Address, peers: Peers, key_prefix: str = "") -> None:
+        """private_key: this node's key, or its current key followed by retired ones it still opens with."""
+        keys = [private_key] if isinstance(private_key, X25519PrivateKey) else list(private_key)
         self.own_address = own_address
         self.peers = peers
         self.key_prefix = key_prefix
-        self.public_key = private_key.public_key()
-        self._private_key = private_key
+        self.public_key = keys[0].public_key()
+        self._private_key = keys[0]
         self._own_key_id = key_id(self.public_key)
+        # While this node's key is being replaced, peers may still seal to the retired one: open those too.
+        self._own_keys = {key_id(key.public_key()): key for key in keys}
         self._prefix_id = prefix_id(key_prefix)
         self._lock = threading.Lock()
         self._table: PeerTable | None = None
-        self._ciphers: dict[bytes, ChaCha20Poly1305] = {}
+        self._ciphers: dict[tuple[bytes, bytes], ChaCha20Poly1305] = {}
         # Per peer, the key it last sealed with and the newest ULID that showed it: we seal to that key,
         # so a peer that switched to its new key keeps receiving without waiting for every peers file.
         self._current: dict[ipaddress.IPv6Address, tuple[bytes, ulid.ULID]] = {}
@@ -71,7 +76,7 @@ class Sealer:
     def from_files(cls, key_file: str | Path, peers_file: str | Path, own_address: ipaddress.IPv6Address,
                    key_prefix: str = "") -> Sealer:
         """A Sealer from --key-file and --peers; KeyFileError or PeersError says what is wrong."""
-        return cls(load_private_key(key_file), own_address, Peers(peers_file), key_prefix)
+        return cls(load_private_keys(key_file), own_address, Peers(peers_file), key_prefix)
 
     def seal(self, object_key: str, body: bytes) -> bytes:
         """Seal a raw packet or bundle for the object key it will be PUT under.
@@ -109,10 +114,11 @@ class Sealer:
         if sender is None:
             known = "no key with id " + header.sender_key.hex() if table.keys_of(header.sender) else "not a peer"
             raise SealError("unknown_sender", f"{header.sender}: {known}")
-        if header.recipient_key != self._own_key_id:
+        own = self._own_keys.get(header.recipient_key)
+        if own is None:
             raise SealError("wrong_key", f"{header.sender} sealed it for key id {header.recipient_key.hex()}, "
                             f"this node's is {self._own_key_id.hex()}")
-        cipher = self._cipher(table, sender)
+        cipher = self._cipher(table, sender, own)
         clear = body[:HEADER_BYTES]
         try:
             # A view, not a slice: copying a 1 MiB body would cost more than decrypting it.
@@ -142,14 +148,16 @@ class Sealer:
             if current is None or stamp > current[1]:
                 self._current[sender] = (sender_key, stamp)
 
-    def _cipher(self, table: PeerTable, peer: PeerKey) -> ChaCha20Poly1305:
-        """The cipher of this pair, derived once per peer key; the cache drops keys a reload removed."""
+    def _cipher(self, table: PeerTable, peer: PeerKey, own: X25519PrivateKey | None = None) -> ChaCha20Poly1305:
+        """The cipher of this pair, derived once per pair of keys; the cache drops keys a reload removed."""
+        own = own or self._private_key
+        slot = (own.public_key().public_bytes_raw(), peer.raw)
         with self._lock:
             if table is not self._table:
-                self._ciphers = {raw: c for raw, c in self._ciphers.items() if table.holds(raw)}
+                self._ciphers = {pair: c for pair, c in self._ciphers.items() if table.holds(pair[1])}
                 self._current = {a: c for a, c in self._current.items() if table.find(a, c[0])}
                 self._table = table
-            cipher = self._ciphers.get(peer.raw)
+            cipher = self._ciphers.get(slot)
             if cipher is None:
-                cipher = self._ciphers[peer.raw] = ChaCha20Poly1305(pair_key(self._private_key, peer))
+                cipher = self._ciphers[slot] = ChaCha20Poly1305(pair_key(own, peer))
             return cipher
