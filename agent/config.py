@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.prices import PriceError, load_prices
+
 DEFAULT_NETWORK = "fd5e:59b8:f71d:9a3e::/64"
 DEFAULT_MTU = 53049
 DEFAULT_INTERFACE = "hoshino0"
@@ -240,6 +242,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise ConfigError(
             f"--network {network}: a node's address is the network's first /64 ({first}) plus the first 64 bits "
             f"of its machine-id, so every node would land in {first}: use a /64, or give each node --address")
+    try:
+        load_prices(args.prices)
+    except PriceError as error:
+        raise ConfigError(f"--prices: {error}") from None
     if bool(args.key_file) != bool(args.peers):
         raise ConfigError(
             "--key-file needs --peers (HOSHINO_PEERS): the peers whose objects to accept" if args.key_file else

@@ -20,6 +20,7 @@ from agent.egress import Egress, EgressSettings
 from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
 from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress, IngressSettings
+from agent.prices import PriceError, load_prices
 from agent.recent import CarriedObject, RecentObjects
 from agent.sealing import KeyFileError, PeersError, Sealer
 from agent.sealing.tunnel import SealedTunnel
@@ -55,7 +56,11 @@ class Node:
         self.address = resolve_address(config)
         if self.address not in config.network:
             raise NodeError(f"address {self.address} is outside network {config.network}")
-        self.stats = metrics.Stats()
+        try:
+            self.prices = load_prices(config.prices)
+        except PriceError as error:
+            raise NodeError(f"--prices: {error}") from None
+        self.stats = metrics.Stats(price=self.prices.request)
         self.heartbeat = Heartbeat(config.fastest_poll, config.slowest_poll)
         self.recent = RecentObjects()
         """The objects this node recently sent and received, for an inspector."""
@@ -231,6 +236,7 @@ class Node:
             if service == "s3":
                 errors[kind] = errors.get(kind, 0) + count
         requests = data["requests"]
+        hours = (time.time() - self.started_at) / 3600 if self.started_at else 0.0
         return StatsSampled(
             time=time.time(), state=self.state, interval=self.heartbeat.interval, manual=self.heartbeat.manual,
             packets_out=data["packets_out"], bytes_out=data["bytes_out"],
@@ -242,6 +248,7 @@ class Node:
             waiting_egress=self._egress.waiting if self._egress else 0,
             requests={f"{service}.{op}": n for (service, op), n in requests.items()},
             dollars={f"{service}.{op}": n for (service, op), n in data["dollars"].items()},
+            nat_dollars=self.prices.nat_gateway(hours, data["bytes_in"] + data["bytes_out"]),
             wakeup="sqs" if self.doorbell is not None else "poll",
         )
 

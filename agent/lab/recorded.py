@@ -21,6 +21,7 @@ from agent.events import (
     StatsSampled,
     Verdict,
 )
+from agent.prices import DEFAULT_PRESET, load_prices
 
 LOCAL = "fd5e:59b8:f71d:9a3e::a"
 PEER = "fd5e:59b8:f71d:9a3e::b"
@@ -30,11 +31,8 @@ T0 = 1764151200.0
 DURATION = 90.0
 END = T0 + DURATION
 FASTEST, SLOWEST = 0.001, 0.5
-PRICES = {"s3.put": 0.005 / 1000, "s3.list": 0.005 / 1000, "s3.get": 0.0004 / 1000, "s3.delete": 0.0,
-          "sqs.receive": 0.40 / 1e6, "sqs.send": 0.40 / 1e6, "sqs.delete": 0.40 / 1e6}
-"""Dollars per request (us-east-1, S3 Standard and SQS), as the recorded node priced its requests."""
-NAT_PER_HOUR, NAT_PER_GB = 0.045, 0.045
-"""What a NAT gateway charges: per hour it exists and per GB it carries."""
+PRICES = load_prices(DEFAULT_PRESET)
+"""The price table the recorded node used (the agent's default)."""
 
 def _ip6(src: str, dst: str, nxt: int, upper: dpkt.Packet, hlim: int = 64) -> bytes:
     ip = dpkt.ip6.IP6(src=ipaddress.IPv6Address(src).packed, dst=ipaddress.IPv6Address(dst).packed,
@@ -199,8 +197,8 @@ def _stats(packets: list[PacketSeen]) -> list[StatsSampled]:
         latency_wobble = 0.0007 * ((step * 37) % 11) / 10
         s3_ops = {"put": totals["packets_out"], "get": totals["packets_in"], "list": int(polls),
                   "delete": totals["packets_in"] // 2, "head": 1}
-        requests = {f"s3.{op}": n for op, n in s3_ops.items() if f"s3.{op}" in PRICES}
-        moved = (totals["bytes_in"] + totals["bytes_out"]) / 1e9
+        requests = {f"s3.{op}": n for op, n in s3_ops.items()}
+        moved = totals["bytes_in"] + totals["bytes_out"]
         samples.append(StatsSampled(
             time=t, state="degraded" if degraded else "running", interval=interval, manual=False,
             packets_out=totals["packets_out"], bytes_out=totals["bytes_out"],
@@ -211,8 +209,9 @@ def _stats(packets: list[PacketSeen]) -> list[StatsSampled]:
                         "list": 0.0104 + latency_wobble, "delete": 0.0071 + latency_wobble},
             dropped=dict(dropped), ignored=dict(ignored), missed_beats=2 if step > 170 else 0,
             events_dropped=0, waiting_egress=0,
-            requests=requests, dollars={key: n * PRICES[key] for key, n in requests.items()},
-            nat_dollars=NAT_PER_HOUR * (t - T0) / 3600 + NAT_PER_GB * moved, wakeup="poll",
+            requests=requests,
+            dollars={key: PRICES.requests("s3", key[3:], n) for key, n in requests.items()},
+            nat_dollars=PRICES.nat_gateway((t - T0) / 3600, moved), wakeup="poll",
         ))
     return samples
 
