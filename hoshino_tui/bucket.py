@@ -57,30 +57,6 @@ class BucketObject:
     sealed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryObject:
-    """An object held in memory, for a fixed bucket."""
-
-    key: str
-    size: int
-    last_modified: datetime
-
-
-class MemoryStore:
-    """A bucket in memory with the read side of agent.transport.Bucket: for snapshots and screenshots."""
-
-    def __init__(self, objects: dict[str, tuple[bytes, datetime]]) -> None:
-        self._objects = dict(objects)
-
-    def list_objects(self, prefix: str = "", max_keys: int = 1000) -> list[MemoryObject]:
-        keys = sorted(key for key in self._objects if key.startswith(prefix))[:max_keys]
-        return [MemoryObject(key, len(self._objects[key][0]), self._objects[key][1]) for key in keys]
-
-    def get(self, key: str) -> bytes | None:
-        item = self._objects.get(key)
-        return item[0] if item else None
-
-
 def _parse(key: str, key_prefix: str) -> tuple[str, datetime | None]:
     try:
         parsed = wire.parse_key(key, key_prefix)

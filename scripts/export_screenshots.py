@@ -13,8 +13,8 @@ from agent.config import Config
 from agent.events import EventQueue
 from agent.lab.replay import RecordingNode, waiting_objects
 from agent.recording import Playback
+from agent.transport import MemoryBucket
 from hoshino_tui.app import HoshinoApp
-from hoshino_tui.bucket import MemoryStore
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.object_table import ObjectTable
 
@@ -28,7 +28,7 @@ def replay() -> tuple[HoshinoApp, RecordingNode]:
     """The dashboard over the recorded demo played at once, with the objects it last sent still waiting."""
     events = EventQueue()
     node = RecordingNode(RECORDING, events, speed=0)
-    store = MemoryStore(waiting_objects(RECORDING))
+    store = MemoryBucket(objects=waiting_objects(RECORDING))
     app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"), store_factory=lambda: store,
                      clock=node.clock)
     return app, node

@@ -300,9 +300,9 @@ async def test_help_lists_every_binding_of_every_screen() -> None:
 
 async def test_help_of_the_inspector_alone_leaves_out_the_node_keys() -> None:
     from agent.lab.recorded import sample_bucket
-    from hoshino_tui.bucket import MemoryStore
+    from agent.transport import MemoryBucket
 
-    store = MemoryStore(sample_bucket())
+    store = MemoryBucket(objects=sample_bucket())
     app = HoshinoApp(config=Config(bucket="b"), store_factory=lambda: store, inspect_only=True, clock=lambda: END)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("question_mark")

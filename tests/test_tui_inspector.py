@@ -18,9 +18,8 @@ from agent.lab import S3Server
 from agent.lab.recorded import LOCAL, PEER, echo, sample_packets
 from agent.lab.replay import RecordingNode, waiting_objects
 from agent.recording import Playback
-from agent.transport import open_bucket
+from agent.transport import MemoryBucket, open_bucket
 from hoshino_tui.app import HoshinoApp
-from hoshino_tui.bucket import MemoryStore
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.hex_view import HexView
 from hoshino_tui.widgets.layer_tree import LayerTree
@@ -223,7 +222,7 @@ async def test_an_object_delivered_before_it_was_read_is_not_a_failure(
         assert not [n for n in app._notifications if n.severity == "error"]
 
 
-def replay_app(store: MemoryStore | None = None) -> tuple[HoshinoApp, RecordingNode]:
+def replay_app(store: MemoryBucket | None = None) -> tuple[HoshinoApp, RecordingNode]:
     events = EventQueue()
     node = RecordingNode(DEMO, events, speed=0)
     app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"),
@@ -243,7 +242,7 @@ async def open_inspector(pilot: Pilot[None], node: RecordingNode) -> InspectorSc
 
 
 async def test_what_the_node_carried_is_listed_beside_the_bucket_and_filtered() -> None:
-    store = MemoryStore(waiting_objects(DEMO))
+    store = MemoryBucket(objects=waiting_objects(DEMO))
     app, node = replay_app(store)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_inspector(pilot, node)
@@ -273,7 +272,7 @@ async def test_what_the_node_carried_is_listed_beside_the_bucket_and_filtered() 
 
 
 async def test_nothing_selected_is_said_in_both_panes() -> None:
-    app = HoshinoApp(config=Config(bucket="b"), store_factory=lambda: MemoryStore({}), inspect_only=True)
+    app = HoshinoApp(config=Config(bucket="b"), store_factory=lambda: MemoryBucket(objects={}), inspect_only=True)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, InspectorScreen)
@@ -295,7 +294,7 @@ async def test_at_80_by_24_the_tree_and_the_dump_share_the_width() -> None:
 
 
 def test_inspector_snapshot(snap_compare: Any) -> None:
-    app, node = replay_app(MemoryStore(waiting_objects(DEMO)))
+    app, node = replay_app(MemoryBucket(objects=waiting_objects(DEMO)))
 
     async def settle(pilot: Pilot[None]) -> None:
         screen = await open_inspector(pilot, node)

@@ -11,8 +11,9 @@ import pytest
 
 from agent.events import EventQueue, Notice, PacketSeen, StatsSampled
 from agent.lab.recorded import LOCAL, PEER, echo, recorded_events, sample_bucket, udp
+from agent.transport import MemoryBucket
 from hoshino_tui import formatting
-from hoshino_tui.bucket import MemoryStore, describe
+from hoshino_tui.bucket import describe
 from hoshino_tui.messages import AgentStarted, NoticePosted, PacketsSeen, StatsUpdated
 from hoshino_tui.pcap import LINKTYPE_RAW, write_pcap
 from hoshino_tui.pump import EventPump
@@ -144,7 +145,7 @@ def test_stats_updates_coalesce_keeping_the_oldest_time() -> None:
 
 
 def test_describe_groups_by_destination_in_send_order() -> None:
-    store = MemoryStore({**sample_bucket(), "README": (b"hello", datetime(2025, 1, 1, tzinfo=UTC))})
+    store = MemoryBucket(objects={**sample_bucket(), "README": (b"hello", datetime(2025, 1, 1, tzinfo=UTC))})
     objects = describe(store.list_objects())
     destinations = [obj.destination for obj in objects]
     assert destinations == [*sorted(destinations[:-1]), ""]
