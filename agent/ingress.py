@@ -264,7 +264,7 @@ class Ingress:
     def offer_bells(self, bells: list[Bell]) -> None:
         """Fetch the objects a doorbell rang, straight away: no listing needed."""
         for bell in bells:
-            if bell.key in self._pending or self._known(bell.key):
+            if bell.key in self._pending or self._handled_before(bell.key):
                 continue  # a bell rung twice: the object is handled once
             reason, sent_at = self.inbox.judge(bell.key, bell.size)
             if reason == "bad_key":
@@ -284,11 +284,7 @@ class Ingress:
         for item in listed:
             if item.key in self._pending:
                 continue
-            if self._known(item.key):
-                if self._put_again(item.key):
-                    found = True
-                    self._drop_object("replayed", item.key, "a handled key, PUT again after its delete")
-                    self.deleter.put(item.key)
+            if self._handled_before(item.key):
                 continue
             reason, sent_at = self.inbox.judge(item.key, item.size)
             found = True
@@ -312,6 +308,15 @@ class Ingress:
                 return False
             self._deleted.discard(key)
             return True
+
+    def _handled_before(self, key: str) -> bool:
+        """True for a key handled already (skip it); one PUT again after its delete is counted and deleted."""
+        if not self._known(key):
+            return False
+        if self._put_again(key):
+            self._drop_object("replayed", key, "a handled key, PUT again after its delete")
+            self.deleter.put(key)
+        return True
 
     def _known(self, key: str) -> bool:
         with self._books:

@@ -120,8 +120,8 @@ def test_a_receiver_that_was_away_catches_up_by_listing(s3_server, bucket, prefi
 
 @pytest.mark.root
 def test_sqs_nodes_ping_in_namespaces_and_idle_without_listing(lab: Lab):
-    local = lab.spawn_agent("local", "--wakeup", "sqs")
-    lab.start_peer("--wakeup", "sqs")
+    local = lab.spawn_agent("local")  # the lab's nodes wake on the doorbell
+    lab.start_peer()
     result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "10", "-i", "0.2", "-W", "5",
                     str(lab.peer_address), timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr + lab.agent_log(local)
@@ -140,7 +140,7 @@ def test_sqs_nodes_ping_in_namespaces_and_idle_without_listing(lab: Lab):
 @pytest.mark.root
 def test_an_sqs_node_and_a_polling_node_still_talk(lab: Lab):
     lab.spawn_agent("local", "--wakeup", "sqs")
-    lab.start_peer()  # polls, has no queue: the local node does not ring it, and listens to its own bells
+    lab.start_peer("--wakeup", "poll")  # polls: its replies come unrung, so the local node polls while they talk
     for source, target in (("local", "peer"), ("peer", "local")):
         result = run_in(lab.namespaces[source].name, "ping", "-6", "-n", "-c", "5", "-i", "0.2", "-W", "5",
                         str(lab.address(target)), timeout=60)

@@ -20,6 +20,7 @@ from packets_factory import ip6
 from agent import wire
 from agent.lab import Lab, run_in, wait_until
 from agent.lab import traffic as lab_traffic
+from agent.lab.hostile import plant
 from agent.netconf import inside
 from agent.sealing import Peers, Sealer, encode_public_key, generate_key_file, load_private_key
 
@@ -110,7 +111,8 @@ def key_now(lab: Lab, seconds_ago: float = 0.0) -> str:
 
 
 def put(lab: Lab, key: str, body: bytes) -> None:
-    lab.server.client().put_object(Bucket=lab.bucket, Key=key, Body=body)
+    """What an attacker with write access does: PUT, and ring the doorbell."""
+    plant(lab.server, lab.bucket, key, body, lab.local_address)
 
 
 def test_sealed_nodes_carry_ping_and_the_bucket_sees_only_ciphertext(sealed):

@@ -1,4 +1,4 @@
-"""A hostile writer: malformed objects planted in a node's inbox, as anyone with write access could."""
+"""A hostile writer: objects planted in a node's inbox (and its doorbell rung), as anyone with write access could."""
 
 from __future__ import annotations
 
@@ -8,6 +8,18 @@ import ipaddress
 from agent import wire
 from agent.lab.server import S3Server
 from agent.lab.traffic import Service
+from agent.transport.base import Bell
+from agent.transport.sqs import encode_bells, queue_name
+
+
+def plant(server: S3Server, bucket: str, key: str, body: bytes, victim: ipaddress.IPv6Address,
+          key_prefix: str = "") -> None:
+    """PUT body under key and ring the victim's doorbell if it has one, as a writer with both rights would."""
+    server.client().put_object(Bucket=bucket, Key=key, Body=body)
+    sqs = server.sqs_client()
+    with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+        url = sqs.get_queue_url(QueueName=queue_name(key_prefix, victim))["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=encode_bells([Bell(key, len(body))]))
 
 
 class HostileObjects(Service):
@@ -27,11 +39,10 @@ class HostileObjects(Service):
         return self
 
     def run(self) -> None:
-        client = self.server.client()
         delay = 4.0
         while not self._stop.wait(delay):
             with contextlib.suppress(Exception):  # the server may be restarting: try again later
-                client.put_object(Bucket=self.bucket, Key=self.keys.make(self.victim),
-                                  Body=b"\x00not a packet: a malformed object planted by the demo")
+                plant(self.server, self.bucket, self.keys.make(self.victim),
+                      b"\x00not a packet: a malformed object planted by the demo", self.victim)
                 self.planted += 1
             delay = self.period

@@ -21,7 +21,10 @@ from agent.lab.traffic import DemoTraffic, Service, UdpEcho
 
 
 class Lab:
-    """A local S3 server with a bucket, and two namespaces: 'local' and 'peer', each for one node."""
+    """A local S3 server with a bucket, and two namespaces: 'local' and 'peer', each for one node.
+
+    Its nodes wake on the SQS doorbell by default: the local server serves SQS beside S3.
+    """
 
     def __init__(
         self,
@@ -29,11 +32,13 @@ class Lab:
         network: str = DEFAULT_NETWORK,
         slowest_poll: float = 0.5,
         fastest_poll: float = 0.001,
+        wakeup: str = "sqs",
     ) -> None:
         self.bucket = bucket
         self.network = ipaddress.IPv6Network(network)
         self.slowest_poll = slowest_poll
         self.fastest_poll = fastest_poll
+        self.wakeup = wakeup
         self.local_address = self.network.network_address + 0xA
         self.peer_address = self.network.network_address + 0xB
         self.server = S3Server()
@@ -87,6 +92,8 @@ class Lab:
             "netns": self.namespaces[role].name,
             "slowest_poll": self.slowest_poll,
             "fastest_poll": self.fastest_poll,
+            "wakeup": self.wakeup,
+            "sqs_endpoint_url": self.server.endpoint_url,
         }
         settings.update(overrides)
         return Config(**settings)  # type: ignore[arg-type]
@@ -111,6 +118,7 @@ class Lab:
             "--network", str(self.network), "--address", str(config.address),
             "--netns", str(config.netns),
             "--slowest-poll", f"{self.slowest_poll}s", "--fastest-poll", f"{self.fastest_poll}s",
+            "--wakeup", self.wakeup,
             *extra,
         ]
         with log.open("wb") as output:

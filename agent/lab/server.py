@@ -93,6 +93,10 @@ class S3Server:
         """A boto3 S3 client for this server."""
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
 
+    def sqs_client(self) -> Any:
+        """A boto3 SQS client for this server (moto serves SQS beside S3)."""
+        return boto3.client("sqs", endpoint_url=self.endpoint_url, region_name="us-east-1")
+
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
 
