@@ -95,14 +95,18 @@ class Lab:
         return self.config("local", **overrides)
 
     def spawn_agent(
-        self, role: str, *extra: str, timeout: float = 20, env: Mapping[str, str] | None = None,
+        self, role: str, *extra: str, timeout: float = 20,
+        code: Path | None = None, env: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Run hoshino-agent for this role as a process of its own; return once its device is up.
 
+        code: a checkout whose agent runs instead of this one's (it comes first on PYTHONPATH);
         env: variables added to the agent's environment (its own credentials, say).
         """
         config = self.config(role)
         environment = {**os.environ, **(env or {})}
+        if code is not None:
+            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), environment.get("PYTHONPATH")]))
         log = Path(tempfile.mkstemp(prefix=f"hoshino-{role}-", suffix=".log")[1])
         self._logs.append(log)
         command = [
@@ -114,8 +118,9 @@ class Lab:
             *extra,
         ]
         with log.open("wb") as output:
+            # From code's directory, since `python -m` puts the working directory before PYTHONPATH.
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=environment)
+                                       cwd=code, env=environment)
         self.agents.append(process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
