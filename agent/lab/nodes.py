@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,9 @@ from agent.lab.hostile import HostileObjects
 from agent.lab.namespaces import Namespace, remove_orphaned_namespaces
 from agent.lab.server import LabError, S3Server, stop_process
 from agent.lab.traffic import DemoTraffic, Service, UdpEcho
+
+STARTED = re.compile(r"^hoshino-agent: (?!error:)", re.MULTILINE)
+"""The line an agent prints once its device is up."""
 
 
 class Lab:
@@ -126,7 +130,8 @@ class Lab:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise LabError(f"agent {role} exited {process.returncode}: {log.read_text()[-2000:]}")
-            if "hoshino-agent:" in log.read_text():
+            # "hoshino-agent: error: ..." is an agent on its way out (a flag it does not know, say).
+            if STARTED.search(log.read_text()):
                 return process
             time.sleep(0.05)
         raise LabError(f"agent {role} did not start within {timeout}s: {log.read_text()[-2000:]}")
