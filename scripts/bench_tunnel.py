@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -426,7 +426,11 @@ def iperf(lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]], seconds: floa
     if "error" in report:
         raise RuntimeError(f"iperf3: {report['error']}")
     received = report["end"]["sum_received"]
+    sender = (report["end"].get("streams") or [{}])[0].get("sender", {})
     return {
+        # TCP's own view of the path: a window held in flight for a round trip is the throughput.
+        "tcp_mean_rtt_ms": sender["mean_rtt"] / 1000 if "mean_rtt" in sender else None,
+        "tcp_max_cwnd_kib": sender["max_snd_cwnd"] / 1024 if "max_snd_cwnd" in sender else None,
         "mb_s": received["bytes"] / received["seconds"] / MB,
         "bytes": received["bytes"],
         "seconds": received["seconds"],
@@ -501,9 +505,6 @@ class Bench:
                 for operation, times in endpoint(self.store, self.plan.endpoint_requests).items():
                     self.results.endpoint[operation].extend(times)
             for scenario in self.plan.scenarios:
-                if scenario == "iperf":
-                    self.results.raw_mb_s.append(raw_pipeline(self.store, self.plan.raw_seconds))
-                    empty_bucket(self.store)
                 if scenario in ("endpoint", "outage"):
                     continue
                 self._take_turns(number, scenario)
@@ -518,6 +519,12 @@ class Bench:
         shift = number % len(live)
         for variant in live[shift:] + live[:shift]:
             say(f"  {scenario}: {variant.name}")
+            raw = None
+            if scenario == "iperf":
+                # Right before each iperf3 run, so each has a raw figure taken under the same load.
+                raw = raw_pipeline(self.store, self.plan.raw_seconds)
+                self.results.raw_mb_s.append(raw)
+                empty_bucket(self.store)
             try:
                 agents = variant.start(self.lab)
             except LabError as error:
@@ -526,7 +533,7 @@ class Bench:
                 continue
             try:
                 time.sleep(1.0)  # the route and the first polls settle
-                self._scenario(scenario, variant.name, agents)
+                self._scenario(scenario, variant.name, agents, raw)
             except Exception as error:  # one variant's failure must not end the run for the others
                 message = f"{scenario}: {type(error).__name__}: {error}"
                 self.results.errors.setdefault(variant.name, []).append(message)
@@ -535,7 +542,9 @@ class Bench:
                 stop(agents)
                 empty_bucket(self.store)
 
-    def _scenario(self, scenario: str, name: str, agents: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    def _scenario(
+        self, scenario: str, name: str, agents: Mapping[str, subprocess.Popen[bytes]], raw: float | None
+    ) -> None:
         results = self.results
         if scenario == "ping":
             for kind, (interval, count) in self.plan.pings.items():
@@ -551,7 +560,9 @@ class Bench:
                 mine["sent"] += got["sent"]
                 mine["received"] += got["received"]
         elif scenario == "iperf":
-            results.iperf.setdefault(name, []).append(iperf(self.lab, agents, self.plan.iperf_seconds))
+            run = iperf(self.lab, agents, self.plan.iperf_seconds)
+            run["raw_mb_s"] = raw
+            results.iperf.setdefault(name, []).append(run)
         elif scenario == "idle":
             time.sleep(4.0)  # the heartbeat backs off to its slowest
             before = both_nodes(self.lab)
@@ -597,14 +608,17 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             busy: dict[str, float] = {}
             for run in runs:
                 add_busy(busy, run["busy"])
-            moved = sum(run["bytes"] for run in runs)
             counters = sum((run["counters"] for run in runs), Counters())
+            # Per GB carried: every packet the tunnel delivered while the requests were counted, acks too.
+            moved = max(counters.moved["hoshino_bytes_ingressed_total"], 1)
             cost, unpriced = dollars(prices, counters)
             mine["iperf"] = {
                 "mb_s": statistics.median(run["mb_s"] for run in runs),
                 "runs_mb_s": [run["mb_s"] for run in runs],
-                "over_raw_pipeline": statistics.median(run["mb_s"] for run in runs) / raw if raw else None,
-                "bytes": moved,
+                "raw_mb_s": [run["raw_mb_s"] for run in runs],
+                "over_raw_pipeline": statistics.median(run["mb_s"] / run["raw_mb_s"] for run in runs),
+                "iperf_bytes": sum(run["bytes"] for run in runs),
+                "tunnel_bytes": moved,
                 "requests": {f"{s}:{o}": n for (s, o), n in sorted(counters.requests.items())},
                 "requests_per_gb": {f"{s}:{o}": n * GB / moved for (s, o), n in sorted(counters.requests.items())},
                 "dropped_packets": counters.moved["hoshino_dropped_packets_total"],
@@ -613,6 +627,8 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
                 "rss_peak_mib": {role: max(run["rss_peak_mib"][role] for run in runs) for role in ROLES},
                 "cpu_seconds_per_mb": sum(run["cpu_seconds"] for run in runs) / (moved / MB),
                 "retransmits": [run["retransmits"] for run in runs],
+                "tcp_mean_rtt_ms": _median_of(run["tcp_mean_rtt_ms"] for run in runs),
+                "tcp_max_cwnd_kib": _median_of(run["tcp_max_cwnd_kib"] for run in runs),
                 "cpu_percent": _cpu_percent(busy),
             }
         slices = results.idle.get(variant.name, [])
@@ -633,6 +649,11 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             mine["outage_recovery_seconds"] = results.outage[variant.name]
         report["variants"][variant.name] = mine
     return report
+
+
+def _median_of(values: Iterable[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def _cpu_percent(busy: Mapping[str, float]) -> dict[str, float]:
@@ -668,7 +689,9 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
         ]
     table += [
         ("iperf3 MB/s", "{:.2f}", at("iperf", "mb_s")),
-        ("iperf3 / raw pipeline", "{:.2f}", at("iperf", "over_raw_pipeline")),
+        ("iperf3 / raw pipeline just before", "{:.2f}", at("iperf", "over_raw_pipeline")),
+        ("iperf3: TCP mean RTT ms", "{:.0f}", at("iperf", "tcp_mean_rtt_ms")),
+        ("iperf3: TCP max cwnd KiB", "{:,.0f}", at("iperf", "tcp_max_cwnd_kib")),
         ("dropped packets (iperf3)", "{:.0f}", at("iperf", "dropped_packets")),
         ("iperf3: S3 server CPU %", "{:.0f}", at("iperf", "cpu_percent", "server")),
         ("iperf3: agents CPU %", "{:.0f}", at("iperf", "cpu_percent", "agents")),
@@ -693,7 +716,8 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
 
 def print_table(report: dict[str, Any], prices: PriceTable) -> None:
     endpoint_figures = report["endpoint"]
-    print(f"endpoint, the agent's S3 client, 100-byte objects (ms, n={endpoint_figures['put'].get('n', 0)}):")
+    if endpoint_figures["put"].get("n"):
+        print(f"endpoint, the agent's S3 client, 100-byte objects (ms, n={endpoint_figures['put']['n']}):")
     for operation, summary in endpoint_figures.items():
         if summary.get("n"):
             print(f"  {operation:<6} p50 {summary['p50']:6.1f}   p99 {summary['p99']:6.1f}")
