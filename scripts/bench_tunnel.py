@@ -407,7 +407,9 @@ def iperf_server(lab: Lab, port: int) -> Iterator[None]:
         stop_process(process)
 
 
-def iperf(lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]], seconds: float) -> dict[str, Any]:
+def iperf(
+    lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]], seconds: float, congestion: str | None = None
+) -> dict[str, Any]:
     """iperf3 -6 from the local namespace to the peer's, with the requests, CPU and memory it took."""
     pids = {role: process.pid for role, process in agents.items()}
     with iperf_server(lab, IPERF_PORT):
@@ -416,7 +418,7 @@ def iperf(lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]], seconds: floa
         with PeakRss(pids) as memory, Busy(busy_groups(lab, agents)) as busy:
             result = run_in(lab.namespaces["local"].name, "iperf3", "-6", "-J", "-c", str(lab.peer_address),
                             "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "--connect-timeout", "10000",
-                            timeout=seconds + 90)
+                            *(["-C", congestion] if congestion else []), timeout=seconds + 90)
         cpu = sum(cpu_seconds(pid) for pid in pids.values()) - cpu_before
         counters = both_nodes(lab) - before
     try:
@@ -428,6 +430,7 @@ def iperf(lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]], seconds: floa
     received = report["end"]["sum_received"]
     sender = (report["end"].get("streams") or [{}])[0].get("sender", {})
     return {
+        "congestion": report.get("start", {}).get("tcp_congestion") or report["end"].get("sender_tcp_congestion"),
         # TCP's own view of the path: a window held in flight for a round trip is the throughput.
         "tcp_mean_rtt_ms": sender["mean_rtt"] / 1000 if "mean_rtt" in sender else None,
         "tcp_max_cwnd_kib": sender["max_snd_cwnd"] / 1024 if "max_snd_cwnd" in sender else None,
@@ -473,6 +476,7 @@ class Plan:
     idle_seconds: float
     outage_seconds: float
     scenarios: list[str]
+    congestion: str | None
 
 
 @dataclass
@@ -560,7 +564,7 @@ class Bench:
                 mine["sent"] += got["sent"]
                 mine["received"] += got["received"]
         elif scenario == "iperf":
-            run = iperf(self.lab, agents, self.plan.iperf_seconds)
+            run = iperf(self.lab, agents, self.plan.iperf_seconds, self.plan.congestion)
             run["raw_mb_s"] = raw
             results.iperf.setdefault(name, []).append(run)
         elif scenario == "idle":
@@ -627,6 +631,9 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
                 "rss_peak_mib": {role: max(run["rss_peak_mib"][role] for run in runs) for role in ROLES},
                 "cpu_seconds_per_mb": sum(run["cpu_seconds"] for run in runs) / (moved / MB),
                 "retransmits": [run["retransmits"] for run in runs],
+                "runs": [{key: run[key] for key in ("mb_s", "raw_mb_s", "tcp_mean_rtt_ms", "tcp_max_cwnd_kib")}
+                         for run in runs],
+                "tcp_congestion": runs[0]["congestion"],
                 "tcp_mean_rtt_ms": _median_of(run["tcp_mean_rtt_ms"] for run in runs),
                 "tcp_max_cwnd_kib": _median_of(run["tcp_max_cwnd_kib"] for run in runs),
                 "cpu_percent": _cpu_percent(busy),
@@ -775,6 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also run this checkout's agents with extra flags, e.g. sqs='--wakeup sqs'")
     parser.add_argument("--scenarios", default="endpoint,ping,iperf,idle,outage",
                         help="which scenarios to run, comma-separated (default: all)")
+    parser.add_argument("--tcp-congestion", metavar="NAME",
+                        help="iperf3's TCP congestion control, e.g. cubic (default: the system's)")
     parser.add_argument("--prices", default=DEFAULT_PRESET, help="price preset or TOML file (agent/prices.py)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure here as JSON")
     return parser
@@ -797,6 +806,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         idle_seconds=args.idle_seconds or (10 if quick else 120),
         outage_seconds=args.outage_seconds,
         scenarios=scenarios,
+        congestion=args.tcp_congestion,
     )
 
 
