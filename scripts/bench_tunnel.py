@@ -214,7 +214,7 @@ class Variant:
     env: Mapping[str, str] = field(default_factory=dict)
     describe: str = ""
     failed: str = ""
-    _workdir: Path | None = None
+    _workdir: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def workdir(self) -> Path:
@@ -323,10 +323,12 @@ def raw_pipeline(store: Store, seconds: float, size: int = 256 * 1024) -> float:
     started = time.monotonic()
 
     def write() -> None:
-        while time.monotonic() - started < seconds:
-            store.put(f"{prefix}{written[0]:08d}", body)
-            written[0] += 1
-        writing_done.set()
+        try:
+            while time.monotonic() - started < seconds:
+                store.put(f"{prefix}{written[0]:08d}", body)
+                written[0] += 1
+        finally:
+            writing_done.set()
 
     def delete() -> None:
         finished = False
@@ -531,7 +533,7 @@ class Bench:
                 empty_bucket(self.store)
             try:
                 agents = variant.start(self.lab)
-            except LabError as error:
+            except Exception as error:  # LabError, or a prepare() hook that failed
                 variant.failed = f"its agents did not start: {error}"
                 say(f"    failed: {variant.failed.strip().splitlines()[-1]}")
                 continue
