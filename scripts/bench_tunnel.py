@@ -37,7 +37,7 @@ from agent.lab import Lab, LabError, run_in, stop_process, wait_until
 from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
 from agent.prices import DEFAULT_PRESET, GB, PriceError, PriceTable, load_prices
-from agent.store import Store
+from agent.transport import GuardedBucket, open_bucket
 
 REPO = Path(__file__).resolve().parents[1]
 ROLES = ("local", "peer")
@@ -291,7 +291,7 @@ def checkout(ref: str) -> Iterator[tuple[Path, str]]:
 
 # ---- the endpoint alone -----------------------------------------------------------------------------------
 
-def endpoint(store: Store, count: int) -> dict[str, list[float]]:
+def endpoint(store: GuardedBucket, count: int) -> dict[str, list[float]]:
     """Milliseconds of PUT, GET, LIST (a prefix holding that one object) and DELETE of 100-byte objects."""
     body = os.urandom(100)
     times: dict[str, list[float]] = {operation: [] for operation in ENDPOINT_OPERATIONS}
@@ -310,7 +310,7 @@ def _timed(times: list[float], request: Callable[..., object], *args: object) ->
     times.append((time.perf_counter() - started) * 1000)
 
 
-def raw_pipeline(store: Store, seconds: float, size: int = 256 * 1024) -> float:
+def raw_pipeline(store: GuardedBucket, seconds: float, size: int = 256 * 1024) -> float:
     """MB/s of one thread PUTting objects as fast as it can while another LISTs and GETs them in order.
 
     Deletes run in a third thread, off the path; what the tunnel does, with nothing but S3 requests.
@@ -374,7 +374,7 @@ def raw_pipeline(store: Store, seconds: float, size: int = 256 * 1024) -> float:
     return read / max(last - started, 1e-9) / MB
 
 
-def empty_bucket(store: Store) -> None:
+def empty_bucket(store: GuardedBucket) -> None:
     """Delete every object, so what one variant left behind does not slow the next one's LISTs."""
     while keys := [item.key for item in store.list_objects("", max_keys=1000)]:
         store.delete(keys)
@@ -501,7 +501,7 @@ class Bench:
         self.lab = lab
         self.variants = variants
         self.plan = plan
-        self.store = Store(lab.bucket, endpoint_url=lab.server.endpoint_url, region="us-east-1")
+        self.store = open_bucket(lab.bucket, lab.server.endpoint_url, "us-east-1")
         self.results = Results()
 
     def run(self) -> Results:
