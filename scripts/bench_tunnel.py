@@ -1,45 +1,82 @@
-"""Measure the tunnel on the lab: ping RTT, TCP throughput, S3 requests per packet, idle cost, memory.
+"""What the tunnel costs in time and money, for variants of the agent side by side in one run.
 
-Run as root: `.venv/bin/python scripts/bench_tunnel.py` (or `make bench`). Prints figures; asserts nothing.
+Run as root on the lab: `.venv/bin/python scripts/bench_tunnel.py` (or `make bench`); `--quick` for a
+smoke run; `--baseline REF` adds agents from another commit, `--variant NAME=ARGS` agents with extra
+flags. Scenarios take turns between the variants, one pair of agents at a time, so the machine's noise
+falls on all of them alike: compare variants within a run, not across runs. Prints a table, writes
+JSON with --json; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import contextlib
+import datetime
+import functools
+import json
 import os
+import queue
 import re
-import socket
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from agent.lab import Lab, run_in, traffic
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.lab import Lab, LabError, run_in, stop_process, wait_until
+from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
+from agent.prices import DEFAULT_PRESET, GB, PriceError, PriceTable, load_prices
+from agent.transport import GuardedBucket, open_bucket
 
-SAMPLE = re.compile(r'^(hoshino_[a-z0-9_]+_total)(?:\{[^}]*\})? ([0-9.e+]+)$', re.M)
+REPO = Path(__file__).resolve().parents[1]
+ROLES = ("local", "peer")
+DAY = 86_400
+MB = 1e6
+BILLABLE = {
+    "hoshino_s3_read_operations_total": "s3",
+    "hoshino_s3_write_operations_total": "s3",
+    "hoshino_sqs_requests_total": "sqs",
+}
+MOVED = ("hoshino_bytes_egressed_total", "hoshino_bytes_ingressed_total", "hoshino_dropped_packets_total")
+PING_REPLY = re.compile(r"icmp_seq=(\d+) .*time=([0-9.]+) ms(?! \(DUP)")
+PING_TOTALS = re.compile(r"(\d+) packets transmitted, (\d+) received")
+IPERF_PORT = 5201
+ENDPOINT_OPERATIONS = ("put", "get", "list", "delete")
 
 
-def counters(lab: Lab, role: str) -> dict[str, float]:
-    """Sum every hoshino counter of one node, read from its own metrics page inside its namespace."""
-    with inside(lab.namespaces[role].name):
-        page = traffic.fetch_metrics(lab.address(role))
-    totals: dict[str, float] = {}
-    for name, value in SAMPLE.findall(page):
-        totals[name] = totals.get(name, 0.0) + float(value)
-    return totals
+# ---- figures from samples and from /proc ---------------------------------------------------------------------
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The fraction-quantile of samples (linear between ranks, as numpy's default)."""
+    ordered = sorted(samples)
+    rank = (len(ordered) - 1) * fraction
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def s3_requests(totals: dict[str, float]) -> float:
-    return totals.get("hoshino_s3_read_operations_total", 0) + totals.get("hoshino_s3_write_operations_total", 0)
+def spread(samples: list[float]) -> dict[str, Any]:
+    """Median, p99 and count of samples (milliseconds in, milliseconds out)."""
+    if not samples:
+        return {"n": 0}
+    return {"p50": statistics.median(samples), "p99": percentile(samples, 0.99), "n": len(samples)}
 
 
-def both(lab: Lab) -> dict[str, float]:
-    merged: dict[str, float] = {}
-    for role in ("local", "peer"):
-        for name, value in counters(lab, role).items():
-            merged[name] = merged.get(name, 0.0) + value
-    return merged
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a process (all its threads) has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -49,101 +86,774 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def tcp_transfer(lab: Lab, size: int) -> float:
-    """Send size random bytes peer -> local over TCP; return seconds (checks the sha256)."""
-    payload = os.urandom(size)
-    ready = threading.Event()
+class PeakRss:
+    """Samples the resident memory of some processes in a thread, keeping each one's peak."""
 
-    def serve() -> None:
-        with inside(lab.namespaces["peer"].name), socket.create_server(
-            (str(lab.peer_address), 5002), family=socket.AF_INET6
-        ) as server:
-            ready.set()
-            connection, _ = server.accept()
-            with connection:
-                connection.sendall(payload)
+    def __init__(self, pids: Mapping[str, int], period: float = 0.25) -> None:
+        self.pids = pids
+        self.period = period
+        self.peak = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
 
-    thread = threading.Thread(target=serve)
-    thread.start()
-    ready.wait(10)
-    received = bytearray()
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            for role, pid in self.pids.items():
+                with contextlib.suppress(OSError):
+                    self.peak[role] = max(self.peak[role], rss_mib(pid))
+            if self._stop.wait(self.period):
+                return
+
+
+class Busy:
+    """CPU seconds that groups of processes used over a stretch of wall time (a process gone counts 0)."""
+
+    def __init__(self, groups: Mapping[str, list[int]]) -> None:
+        self.groups = groups
+        self.seconds: dict[str, float] = {}
+        self.wall = 0.0
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(_cpu_or_zero(pid) for pid in pids) for name, pids in self.groups.items()}
+
+    def __enter__(self) -> Busy:
+        self._start, self._wall = self._now(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        self.wall = time.monotonic() - self._wall
+        self.seconds = {name: end[name] - self._start[name] for name in self.groups}
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except OSError:
+        return 0.0
+
+
+def busy_groups(lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]]) -> dict[str, list[int]]:
+    """The agents and the S3 server, whose CPU time says where a scenario's time went."""
+    server = [lab.server.process.pid] if lab.server.process else []
+    return {"agents": [process.pid for process in agents.values()], "server": server}
+
+
+def add_busy(total: dict[str, float], busy: Busy) -> None:
+    for name, seconds in busy.seconds.items():
+        total[name] = total.get(name, 0.0) + seconds
+    total["wall"] = total.get("wall", 0.0) + busy.wall
+
+
+@dataclass
+class Counters:
+    """What a node's metrics page says it has done: billable requests by (service, operation), bytes moved."""
+
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    moved: Counter[str] = field(default_factory=Counter)
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(Counter(self.requests) - other.requests, Counter(self.moved) - other.moved)
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(self.requests + other.requests, self.moved + other.moved)
+
+
+def node_counters(lab: Lab, role: str) -> Counters:
+    """One node's counters, read from its own metrics page inside its namespace."""
+    with inside(lab.namespaces[role].name):
+        page = fetch_metrics(lab.address(role))
+    counters = Counters()
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name in BILLABLE:
+                counters.requests[(BILLABLE[sample.name], sample.labels.get("operation", "?"))] += int(sample.value)
+            elif sample.name in MOVED:
+                counters.moved[sample.name] += int(sample.value)
+    return counters
+
+
+def both_nodes(lab: Lab) -> Counters:
+    return node_counters(lab, "local") + node_counters(lab, "peer")
+
+
+def dollars(prices: PriceTable, counters: Counters) -> tuple[float, list[str]]:
+    """What the requests cost, S3 payloads included; and the operations the table cannot price."""
+    payload = {("s3", "put"): counters.moved["hoshino_bytes_egressed_total"],
+               ("s3", "get"): counters.moved["hoshino_bytes_ingressed_total"]}
+    total, unpriced = 0.0, []
+    for (service, operation), count in counters.requests.items():
+        try:
+            total += prices.requests(service, operation, count, payload.get((service, operation), 0))
+        except PriceError:
+            unpriced.append(f"{service}:{operation}")
+    return total, unpriced
+
+
+# ---- the variants -----------------------------------------------------------------------------------------
+
+@dataclass
+class Variant:
+    """One way to run the agents: whose code (None: this checkout), and what each role's agent is given.
+
+    prepare() is the hook for a variant that needs files made before its agents start (key files per
+    node, say): override it, write into workdir, and return the flags that name them.
+    """
+
+    name: str
+    code: Path | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    describe: str = ""
+    failed: str = ""
+    _workdir: Path | None = field(default=None, init=False, repr=False)
+
+    @property
+    def workdir(self) -> Path:
+        """A directory of this variant's own for files its agents need, removed by close()."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"hoshino-bench-{self.name}-"))
+        return self._workdir
+
+    def prepare(self, lab: Lab, role: str) -> list[str]:
+        """Extra flags for this role's agent."""
+        return list(self.args)
+
+    def start(self, lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
+        """Both agents, up and serving their metrics; raises LabError (after stopping any started) if not."""
+        agents: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for role in ROLES:
+                agents[role] = lab.spawn_agent(role, *self.prepare(lab, role), code=self.code, env=self.env)
+            for role, process in agents.items():
+                wait_until(functools.partial(_serving_or_gone, lab, role, process), timeout=15, step=0.1)
+                if process.poll() is not None or not _serving(lab, role):
+                    raise LabError(f"agent {role} serves no metrics page: {lab.agent_log(process)[-1000:]}")
+        except BaseException:
+            stop(agents)
+            raise
+        return agents
+
+    def close(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _serving(lab: Lab, role: str) -> bool:
+    try:
+        node_counters(lab, role)
+    except OSError:
+        return False
+    return True
+
+
+def _serving_or_gone(lab: Lab, role: str, process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is not None or _serving(lab, role)
+
+
+def stop(agents: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    for process in agents.values():
+        stop_process(process)
+
+
+def parse_variant(text: str) -> Variant:
+    name, sep, args = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise argparse.ArgumentTypeError(f"not NAME=ARGS: {text!r} (e.g. sqs='--wakeup sqs')")
+    return Variant(name, args=tuple(shlex.split(args)), describe=f"this checkout, {args}")
+
+
+@contextlib.contextmanager
+def checkout(ref: str) -> Iterator[tuple[Path, str]]:
+    """A detached git worktree of ref in a temporary directory, removed afterwards; yields (path, commit)."""
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", f"{ref}^{{commit}}"],
+                            capture_output=True, text=True, check=False)
+    if commit.returncode != 0:
+        raise SystemExit(f"--baseline {ref}: not a commit here: {commit.stderr.strip()}")
+    parent = Path(tempfile.mkdtemp(prefix="hoshino-baseline-"))
+    directory = parent / "checkout"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(directory), ref],
+                   check=True)
+    try:
+        yield directory, commit.stdout.strip()
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(directory)], check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+# ---- the endpoint alone -----------------------------------------------------------------------------------
+
+def endpoint(store: GuardedBucket, count: int) -> dict[str, list[float]]:
+    """Milliseconds of PUT, GET, LIST (a prefix holding that one object) and DELETE of 100-byte objects."""
+    body = os.urandom(100)
+    times: dict[str, list[float]] = {operation: [] for operation in ENDPOINT_OPERATIONS}
+    for index in range(count):
+        key = f"bench-endpoint/{index:06d}"
+        _timed(times["put"], store.put, key, body)
+        _timed(times["get"], store.get, key)
+        _timed(times["list"], store.list_objects, "bench-endpoint/")
+        _timed(times["delete"], store.delete, [key])
+    return times
+
+
+def _timed(times: list[float], request: Callable[..., object], *args: object) -> None:
+    started = time.perf_counter()
+    request(*args)
+    times.append((time.perf_counter() - started) * 1000)
+
+
+def raw_pipeline(store: GuardedBucket, seconds: float, size: int = 256 * 1024) -> float:
+    """MB/s of one thread PUTting objects as fast as it can while another LISTs and GETs them in order.
+
+    Deletes run in a third thread, off the path; what the tunnel does, with nothing but S3 requests.
+    """
+    prefix = "bench-raw/"
+    body = os.urandom(size)
+    written = [0]
+    writing_done = threading.Event()
+    deletions: queue.Queue[str | None] = queue.Queue()
     started = time.monotonic()
-    with inside(lab.namespaces["local"].name), socket.create_connection((str(lab.peer_address), 5002)) as conn:
-        while chunk := conn.recv(1 << 20):
-            received += chunk
-    seconds = time.monotonic() - started
-    thread.join()
-    if hashlib.sha256(received).digest() != hashlib.sha256(payload).digest():
-        raise SystemExit("TCP transfer corrupted")
-    return seconds
+
+    def write() -> None:
+        try:
+            while time.monotonic() - started < seconds:
+                store.put(f"{prefix}{written[0]:08d}", body)
+                written[0] += 1
+        finally:
+            writing_done.set()
+
+    def delete() -> None:
+        finished = False
+        while not finished:
+            batch: list[str] = []
+            key = deletions.get()
+            while True:
+                if key is None:
+                    finished = True
+                    break
+                batch.append(key)
+                if len(batch) == 1000:
+                    break
+                try:
+                    key = deletions.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                store.delete(batch)
+
+    threads = [threading.Thread(target=write, name="raw-writer"), threading.Thread(target=delete, name="raw-deleter")]
+    for thread in threads:
+        thread.start()
+    seen: set[str] = set()
+    read, last = 0, started
+    try:
+        while time.monotonic() - started < seconds + 30:
+            if writing_done.is_set() and len(seen) >= written[0]:
+                break
+            fresh = sorted(item.key for item in store.list_objects(prefix, max_keys=1000) if item.key not in seen)
+            for key in fresh:
+                data = store.get(key)
+                read += len(data or b"")
+                seen.add(key)
+                deletions.put(key)
+            if fresh:
+                last = time.monotonic()
+    finally:
+        writing_done.wait()
+        deletions.put(None)
+        for thread in threads:
+            thread.join()
+    return read / max(last - started, 1e-9) / MB
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--idle-seconds", type=float, default=30.0)
-    parser.add_argument("--outage-seconds", type=float, default=60.0, help="how long S3 is down (0: skip)")
-    args = parser.parse_args()
-    with Lab() as lab:
-        local = lab.spawn_agent("local")
-        peer = lab.start_peer()
-        time.sleep(2)
-
-        before = both(lab)
-        result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "20", "-i", "0.2",
-                        str(lab.peer_address), timeout=120)
-        after = both(lab)
-        rtt = result.stdout.strip().splitlines()[-1]
-        packets = after["hoshino_packets_egressed_total"] - before["hoshino_packets_egressed_total"]
-        print(f"ping -c 20 -i 0.2: {rtt}")
-        requests = s3_requests(after) - s3_requests(before)
-        print(f"  S3 requests per packet (both nodes, ping): {requests / packets:.2f}")
-
-        result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "10", "-i", "1",
-                        str(lab.peer_address), timeout=120)
-        print(f"ping -c 10 -i 1:   {result.stdout.strip().splitlines()[-1]}")
-
-        for mebibytes in (5, 50):
-            before = both(lab)
-            seconds = tcp_transfer(lab, mebibytes << 20)
-            after = both(lab)
-            packets = after["hoshino_packets_egressed_total"] - before["hoshino_packets_egressed_total"]
-            requests = s3_requests(after) - s3_requests(before)
-            print(f"TCP {mebibytes} MiB peer->local: {seconds:.2f} s, {(mebibytes << 20) / seconds / 1e6:.2f} MB/s")
-            lost = after.get("hoshino_dropped_packets_total", 0) - before.get("hoshino_dropped_packets_total", 0)
-            print(f"  {packets:.0f} packets, {requests:.0f} S3 requests: {requests / packets:.2f} per packet;"
-                  f" {lost:.0f} dropped")
-
-        time.sleep(3)  # let the heartbeat settle back to idle
-        before = counters(lab, "local")
-        time.sleep(args.idle_seconds)
-        after = counters(lab, "local")
-        per_minute = (s3_requests(after) - s3_requests(before)) * 60 / args.idle_seconds
-        print(f"idle: {per_minute:.0f} S3 requests per minute for one node (over {args.idle_seconds:.0f} s)")
-        print(f"agent memory (RSS): local {rss_mib(local.pid):.0f} MiB, peer {rss_mib(peer.pid):.0f} MiB")
-
-        if args.outage_seconds > 0:
-            outage(lab, args.outage_seconds)
-            alive = local.poll() is None and peer.poll() is None
-            print(f"  both agents still running: {alive}")
+def empty_bucket(store: GuardedBucket) -> None:
+    """Delete every object, so what one variant left behind does not slow the next one's LISTs."""
+    while keys := [item.key for item in store.list_objects("", max_keys=1000)]:
+        store.delete(keys)
 
 
-def outage(lab: Lab, seconds: float) -> None:
-    """Stop the S3 server for a while, start it again, and time how long until ping gets through."""
-    assert lab.server.process is not None
-    lab.server.process.terminate()
-    lab.server.process.wait()
+# ---- traffic through the tunnel ---------------------------------------------------------------------------
+
+def ping(lab: Lab, interval: float, count: int) -> dict[str, Any]:
+    """Per-packet round trips (ms) of ping -6 from the local node's namespace to the peer."""
+    result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", str(count), "-i", f"{interval:g}",
+                    "-W", "5", str(lab.peer_address), timeout=count * interval + 60)
+    rtts = [float(ms) for _seq, ms in PING_REPLY.findall(result.stdout)]
+    totals = PING_TOTALS.search(result.stdout)
+    sent = int(totals.group(1)) if totals else count
+    return {"rtts": rtts, "sent": sent, "received": int(totals.group(2)) if totals else len(rtts)}
+
+
+@contextlib.contextmanager
+def iperf_server(lab: Lab, port: int) -> Iterator[None]:
+    """iperf3 -s for one test, listening on the peer's address inside its namespace."""
+    namespace = lab.namespaces["peer"].name
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, "iperf3", "-s", "-1", "-B", str(lab.peer_address), "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    try:
+        listening = wait_until(lambda: run_in(namespace, "ss", "-ltnH", f"sport = :{port}").stdout.strip(), 10)
+        if not listening:
+            raise RuntimeError("iperf3 server did not listen within 10 s")
+        yield
+    finally:
+        stop_process(process)
+
+
+def iperf(
+    lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]], seconds: float, congestion: str | None = None
+) -> dict[str, Any]:
+    """iperf3 -6 from the local namespace to the peer's, with the requests, CPU and memory it took."""
+    pids = {role: process.pid for role, process in agents.items()}
+    with iperf_server(lab, IPERF_PORT):
+        before = both_nodes(lab)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids.values())
+        with PeakRss(pids) as memory, Busy(busy_groups(lab, agents)) as busy:
+            result = run_in(lab.namespaces["local"].name, "iperf3", "-6", "-J", "-c", str(lab.peer_address),
+                            "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "--connect-timeout", "10000",
+                            *(["-C", congestion] if congestion else []), timeout=seconds + 90)
+        cpu = sum(cpu_seconds(pid) for pid in pids.values()) - cpu_before
+        counters = both_nodes(lab) - before
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"iperf3 printed no JSON: {result.stderr.strip()[-300:]}") from None
+    if "error" in report:
+        raise RuntimeError(f"iperf3: {report['error']}")
+    received = report["end"]["sum_received"]
+    sender = (report["end"].get("streams") or [{}])[0].get("sender", {})
+    return {
+        "congestion": report.get("start", {}).get("tcp_congestion") or report["end"].get("sender_tcp_congestion"),
+        # TCP's own view of the path: a window held in flight for a round trip is the throughput.
+        "tcp_mean_rtt_ms": sender["mean_rtt"] / 1000 if "mean_rtt" in sender else None,
+        "tcp_max_cwnd_kib": sender["max_snd_cwnd"] / 1024 if "max_snd_cwnd" in sender else None,
+        "mb_s": received["bytes"] / received["seconds"] / MB,
+        "bytes": received["bytes"],
+        "seconds": received["seconds"],
+        "retransmits": report["end"].get("sum_sent", {}).get("retransmits"),
+        "requests": {f"{service}:{operation}": count for (service, operation), count in counters.requests.items()},
+        "moved": dict(counters.moved),
+        "cpu_seconds": cpu,
+        "rss_peak_mib": memory.peak,
+        "busy": busy,
+        "counters": counters,
+    }
+
+
+def ping_after_outage(lab: Lab, seconds: float) -> float | None:
+    """Stop the S3 server for a while, start it again; seconds until a ping gets through (None: not in 60 s)."""
+    lab.server.stop()
     time.sleep(seconds)
-    lab.server.restart()
+    lab.server.start()
     lab.server.create_bucket(lab.bucket)
     back = time.monotonic()
     while time.monotonic() - back < 60:
         result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "1", "-W", "2",
                         str(lab.peer_address), timeout=10)
         if result.returncode == 0:
-            print(f"S3 down for {seconds:.0f} s: ping gets through {time.monotonic() - back:.1f} s after it returns")
+            return time.monotonic() - back
+    return None
+
+
+# ---- the run ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """How much of each scenario one round runs."""
+
+    rounds: int
+    endpoint_requests: int
+    raw_seconds: float
+    pings: dict[str, tuple[float, int]]
+    iperf_seconds: float
+    idle_seconds: float
+    outage_seconds: float
+    scenarios: list[str]
+    congestion: str | None
+
+
+@dataclass
+class Results:
+    """Everything measured in one run, kept raw; report() turns it into figures."""
+
+    endpoint: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in ENDPOINT_OPERATIONS})
+    raw_mb_s: list[float] = field(default_factory=list)
+    pings: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    iperf: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    idle: dict[str, list[tuple[float, Counters]]] = field(default_factory=dict)
+    outage: dict[str, list[float | None]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Bench:
+    """Runs the plan's scenarios round by round, each scenario taking turns between the variants."""
+
+    def __init__(self, lab: Lab, variants: list[Variant], plan: Plan) -> None:
+        self.lab = lab
+        self.variants = variants
+        self.plan = plan
+        self.store = open_bucket(lab.bucket, lab.server.endpoint_url, "us-east-1")
+        self.results = Results()
+
+    def run(self) -> Results:
+        for number in range(self.plan.rounds):
+            say(f"round {number + 1} of {self.plan.rounds}")
+            if "endpoint" in self.plan.scenarios:
+                for operation, times in endpoint(self.store, self.plan.endpoint_requests).items():
+                    self.results.endpoint[operation].extend(times)
+            for scenario in self.plan.scenarios:
+                if scenario in ("endpoint", "outage"):
+                    continue
+                self._take_turns(number, scenario)
+        if "outage" in self.plan.scenarios and self.plan.outage_seconds > 0:
+            self._take_turns(0, "outage")
+        return self.results
+
+    def _take_turns(self, number: int, scenario: str) -> None:
+        live = [variant for variant in self.variants if not variant.failed]
+        if not live:
             return
-    print(f"S3 down for {seconds:.0f} s: no ping through within 60 s of its return")
+        shift = number % len(live)
+        for variant in live[shift:] + live[:shift]:
+            say(f"  {scenario}: {variant.name}")
+            raw = None
+            if scenario == "iperf":
+                # Right before each iperf3 run, so each has a raw figure taken under the same load.
+                raw = raw_pipeline(self.store, self.plan.raw_seconds)
+                self.results.raw_mb_s.append(raw)
+                empty_bucket(self.store)
+            try:
+                agents = variant.start(self.lab)
+            except Exception as error:  # LabError, or a prepare() hook that failed
+                variant.failed = f"its agents did not start: {error}"
+                say(f"    failed: {variant.failed.strip().splitlines()[-1]}")
+                continue
+            try:
+                time.sleep(1.0)  # the route and the first polls settle
+                self._scenario(scenario, variant.name, agents, raw)
+            except Exception as error:  # one variant's failure must not end the run for the others
+                message = f"{scenario}: {type(error).__name__}: {error}"
+                self.results.errors.setdefault(variant.name, []).append(message)
+                say(f"    error: {message}")
+            finally:
+                stop(agents)
+                empty_bucket(self.store)
+
+    def _scenario(
+        self, scenario: str, name: str, agents: Mapping[str, subprocess.Popen[bytes]], raw: float | None
+    ) -> None:
+        results = self.results
+        if scenario == "ping":
+            for kind, (interval, count) in self.plan.pings.items():
+                before = both_nodes(self.lab)
+                with Busy(busy_groups(self.lab, agents)) as busy:
+                    got = ping(self.lab, interval, count)
+                requests = sum((both_nodes(self.lab) - before).requests.values())
+                mine = results.pings.setdefault(name, {}).setdefault(
+                    kind, {"rtts": [], "sent": 0, "received": 0, "busy": {}, "requests": 0})
+                add_busy(mine["busy"], busy)
+                mine["requests"] += requests
+                mine["rtts"].extend(got["rtts"])
+                mine["sent"] += got["sent"]
+                mine["received"] += got["received"]
+        elif scenario == "iperf":
+            run = iperf(self.lab, agents, self.plan.iperf_seconds, self.plan.congestion)
+            run["raw_mb_s"] = raw
+            results.iperf.setdefault(name, []).append(run)
+        elif scenario == "idle":
+            time.sleep(4.0)  # the heartbeat backs off to its slowest
+            before = both_nodes(self.lab)
+            seconds = self.plan.idle_seconds / self.plan.rounds
+            time.sleep(seconds)
+            results.idle.setdefault(name, []).append((seconds, both_nodes(self.lab) - before))
+        elif scenario == "outage":
+            results.outage.setdefault(name, []).append(ping_after_outage(self.lab, self.plan.outage_seconds))
+            if any(process.poll() is not None for process in agents.values()):
+                results.errors.setdefault(name, []).append("outage: an agent exited while S3 was down")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---- the report -------------------------------------------------------------------------------------------
+
+def figures(results: Results, variants: list[Variant], prices: PriceTable) -> dict[str, Any]:
+    """The run's figures, ready for JSON and the table."""
+    report: dict[str, Any] = {"endpoint": {op: spread(times) for op, times in results.endpoint.items()}}
+    put, get = report["endpoint"]["put"], report["endpoint"]["get"]
+    floor = 2 * (put["p50"] + get["p50"]) if put["n"] and get["n"] else None
+    report["floor_rtt_ms"] = floor
+    raw = statistics.median(results.raw_mb_s) if results.raw_mb_s else None
+    report["raw_pipeline_mb_s"] = {"median": raw, "runs": results.raw_mb_s}
+    report["nat_gateway_dollars_per_gb"] = prices.nat_gateway(0, GB)
+    report["variants"] = {}
+    for variant in variants:
+        mine: dict[str, Any] = {"code": variant.describe, "args": list(variant.args), "failed": variant.failed,
+                                "errors": results.errors.get(variant.name, [])}
+        for kind, got in results.pings.get(variant.name, {}).items():
+            summary = spread(got["rtts"])
+            summary["loss_percent"] = 100 * (1 - got["received"] / got["sent"]) if got["sent"] else None
+            if floor and summary["n"]:
+                summary["p50_over_floor"] = summary["p50"] / floor
+                summary["p99_over_floor"] = summary["p99"] / floor
+            summary["cpu_percent"] = _cpu_percent(got["busy"])
+            summary["requests_per_ping"] = got["requests"] / got["sent"] if got["sent"] else None
+            mine[f"ping_{kind}"] = summary
+        runs = results.iperf.get(variant.name, [])
+        if runs:
+            busy: dict[str, float] = {}
+            for run in runs:
+                add_busy(busy, run["busy"])
+            counters = sum((run["counters"] for run in runs), Counters())
+            # Per GB carried: every packet the tunnel delivered while the requests were counted, acks too.
+            moved = max(counters.moved["hoshino_bytes_ingressed_total"], 1)
+            cost, unpriced = dollars(prices, counters)
+            mine["iperf"] = {
+                "mb_s": statistics.median(run["mb_s"] for run in runs),
+                "runs_mb_s": [run["mb_s"] for run in runs],
+                "raw_mb_s": [run["raw_mb_s"] for run in runs],
+                "over_raw_pipeline": statistics.median(run["mb_s"] / run["raw_mb_s"] for run in runs),
+                "iperf_bytes": sum(run["bytes"] for run in runs),
+                "tunnel_bytes": moved,
+                "requests": {f"{s}:{o}": n for (s, o), n in sorted(counters.requests.items())},
+                "requests_per_gb": {f"{s}:{o}": n * GB / moved for (s, o), n in sorted(counters.requests.items())},
+                "dropped_packets": counters.moved["hoshino_dropped_packets_total"],
+                "dollars_per_gb": cost * GB / moved,
+                "unpriced": unpriced,
+                "rss_peak_mib": {role: max(run["rss_peak_mib"][role] for run in runs) for role in ROLES},
+                "cpu_seconds_per_mb": sum(run["cpu_seconds"] for run in runs) / (moved / MB),
+                "retransmits": [run["retransmits"] for run in runs],
+                "runs": [{key: run[key] for key in ("mb_s", "raw_mb_s", "tcp_mean_rtt_ms", "tcp_max_cwnd_kib")}
+                         for run in runs],
+                "tcp_congestion": runs[0]["congestion"],
+                "tcp_mean_rtt_ms": _median_of(run["tcp_mean_rtt_ms"] for run in runs),
+                "tcp_max_cwnd_kib": _median_of(run["tcp_max_cwnd_kib"] for run in runs),
+                "cpu_percent": _cpu_percent(busy),
+            }
+        slices = results.idle.get(variant.name, [])
+        if slices:
+            seconds = sum(length for length, _ in slices)
+            counters = sum((got for _, got in slices), Counters())
+            per_node_day = {f"{s}:{o}": n / len(ROLES) * DAY / seconds
+                            for (s, o), n in sorted(counters.requests.items())}
+            cost, unpriced = dollars(prices, counters)
+            mine["idle"] = {
+                "seconds": seconds,
+                "requests_per_node_day": per_node_day,
+                "total_per_node_day": sum(per_node_day.values()),
+                "dollars_per_node_day": cost / len(ROLES) * DAY / seconds,
+                "unpriced": unpriced,
+            }
+        if variant.name in results.outage:
+            mine["outage_recovery_seconds"] = results.outage[variant.name]
+        report["variants"][variant.name] = mine
+    return report
+
+
+def _median_of(values: Iterable[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def _cpu_percent(busy: Mapping[str, float]) -> dict[str, float]:
+    """Each group's CPU time as a percentage of one core over the wall time."""
+    wall = busy.get("wall", 0.0)
+    return {name: 100 * seconds / wall for name, seconds in busy.items() if name != "wall" and wall}
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any]], float | None]]]:
+    """(label, format, getter from one variant's figures) for each row of the table."""
+
+    def at(*path: str) -> Callable[[dict[str, Any]], float | None]:
+        def get(figures: dict[str, Any]) -> float | None:
+            value: Any = figures
+            for step in path:
+                if not isinstance(value, dict) or step not in value:
+                    return None
+                value = value[step]
+            return value if isinstance(value, int | float) else None
+        return get
+
+    table: list[tuple[str, str, Callable[[dict[str, Any]], float | None]]] = []
+    for kind in ("hot", "warm", "cold"):
+        table += [
+            (f"ping {kind}: p50 ms", "{:.1f}", at(f"ping_{kind}", "p50")),
+            (f"ping {kind}: p99 ms", "{:.1f}", at(f"ping_{kind}", "p99")),
+            (f"ping {kind}: loss %", "{:.1f}", at(f"ping_{kind}", "loss_percent")),
+            (f"ping {kind}: p50 / floor_rtt", "{:.2f}", at(f"ping_{kind}", "p50_over_floor")),
+            (f"ping {kind}: p99 / floor_rtt", "{:.2f}", at(f"ping_{kind}", "p99_over_floor")),
+            (f"ping {kind}: S3 requests per ping", "{:.1f}", at(f"ping_{kind}", "requests_per_ping")),
+            (f"ping {kind}: S3 server CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "server")),
+            (f"ping {kind}: agents CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "agents")),
+        ]
+    table += [
+        ("iperf3 MB/s", "{:.2f}", at("iperf", "mb_s")),
+        ("iperf3 / raw pipeline just before", "{:.2f}", at("iperf", "over_raw_pipeline")),
+        ("iperf3: TCP mean RTT ms", "{:.0f}", at("iperf", "tcp_mean_rtt_ms")),
+        ("iperf3: TCP max cwnd KiB", "{:,.0f}", at("iperf", "tcp_max_cwnd_kib")),
+        ("dropped packets (iperf3)", "{:.0f}", at("iperf", "dropped_packets")),
+        ("iperf3: S3 server CPU %", "{:.0f}", at("iperf", "cpu_percent", "server")),
+        ("iperf3: agents CPU %", "{:.0f}", at("iperf", "cpu_percent", "agents")),
+    ]
+    operations = sorted({op for figures in report["variants"].values()
+                         for op in {**figures.get("iperf", {}).get("requests_per_gb", {}),
+                                    **figures.get("idle", {}).get("requests_per_node_day", {})}})
+    table += [(f"requests per GB: {op}", "{:,.0f}", at("iperf", "requests_per_gb", op)) for op in operations]
+    table += [
+        ("$ per GB moved (requests)", "{:.3f}", at("iperf", "dollars_per_gb")),
+        ("agent CPU s per MB", "{:.3f}", at("iperf", "cpu_seconds_per_mb")),
+        ("agent RSS peak MiB, local", "{:.0f}", at("iperf", "rss_peak_mib", "local")),
+        ("agent RSS peak MiB, peer", "{:.0f}", at("iperf", "rss_peak_mib", "peer")),
+    ]
+    table += [(f"idle per node-day: {op}", "{:,.0f}", at("idle", "requests_per_node_day", op)) for op in operations]
+    table += [
+        ("idle requests per node-day", "{:,.0f}", at("idle", "total_per_node_day")),
+        ("idle $ per node-day", "{:.3f}", at("idle", "dollars_per_node_day")),
+    ]
+    return table
+
+
+def print_table(report: dict[str, Any], prices: PriceTable) -> None:
+    endpoint_figures = report["endpoint"]
+    if endpoint_figures["put"].get("n"):
+        print(f"endpoint, the agent's S3 client, 100-byte objects (ms, n={endpoint_figures['put']['n']}):")
+    for operation, summary in endpoint_figures.items():
+        if summary.get("n"):
+            print(f"  {operation:<6} p50 {summary['p50']:6.1f}   p99 {summary['p99']:6.1f}")
+    if report["floor_rtt_ms"]:
+        print(f"  floor_rtt = 2 x (PUT + GET) = {report['floor_rtt_ms']:.1f} ms")
+    raw = report["raw_pipeline_mb_s"]
+    if raw["median"]:
+        runs = ", ".join(f"{value:.1f}" for value in raw["runs"])
+        print(f"raw pipeline, 1 writer + 1 reader, 256 KiB objects: {raw['median']:.1f} MB/s (runs: {runs})")
+    print(f"prices: {prices.name}; a NAT gateway charges ${report['nat_gateway_dollars_per_gb']:.3f} per GB "
+          f"and ${prices.nat_gateway(24, 0):.2f} per day\n")
+    names = list(report["variants"])
+    first = names[0]
+    header = ["", *names, *[f"{name}/{first}" for name in names[1:]]]
+    lines = []
+    for label, fmt, get in rows(report):
+        values = [get(report["variants"][name]) for name in names]
+        if all(value is None for value in values):
+            continue
+        cells = [label, *[fmt.format(value) if value is not None else "-" for value in values]]
+        for value in values[1:]:
+            base = values[0]
+            cells.append(f"{value / base:.2f}" if value is not None and base else "-")
+        lines.append(cells)
+    widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
+    for row in [header, *lines]:
+        print("  ".join(str(cell).ljust(widths[0]) if i == 0 else str(cell).rjust(widths[i])
+                        for i, cell in enumerate(row)))
+    for name, figures in report["variants"].items():
+        if figures["failed"]:
+            lines = figures["failed"].strip().splitlines()
+            print(f"\n{name} FAILED: {lines[0][:200]}" + (f" ... {lines[-1]}" if len(lines) > 1 else ""))
+        for error in figures["errors"]:
+            print(f"{name}: {error[:300]}")
+        if "outage_recovery_seconds" in figures:
+            times = ", ".join("never" if t is None else f"{t:.1f} s" for t in figures["outage_recovery_seconds"])
+            print(f"{name}: after S3 came back, a ping got through in {times}")
+        for scope in ("iperf", "idle"):
+            if figures.get(scope, {}).get("unpriced"):
+                print(f"{name}: {scope}: no price for {', '.join(figures[scope]['unpriced'])}")
+
+
+# ---- main -------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: one round, a few seconds each")
+    parser.add_argument("--rounds", type=int, help="times each scenario takes turns between the variants (2)")
+    parser.add_argument("--idle-seconds", type=float, help="idle time measured per variant, over all rounds (120)")
+    parser.add_argument("--iperf-seconds", type=float, help="length of each iperf3 run (10)")
+    parser.add_argument("--outage-seconds", type=float, default=0.0,
+                        help="how long S3 is down in the outage scenario (default 0: skipped)")
+    parser.add_argument("--baseline", metavar="REF", help="also run agents from this commit (a git worktree)")
+    parser.add_argument("--variant", metavar="NAME=ARGS", action="append", type=parse_variant, default=[],
+                        help="also run this checkout's agents with extra flags, e.g. sqs='--wakeup sqs'")
+    parser.add_argument("--scenarios", default="endpoint,ping,iperf,idle,outage",
+                        help="which scenarios to run, comma-separated (default: all)")
+    parser.add_argument("--tcp-congestion", metavar="NAME",
+                        help="iperf3's TCP congestion control, e.g. cubic (default: the system's)")
+    parser.add_argument("--prices", default=DEFAULT_PRESET, help="price preset or TOML file (agent/prices.py)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure here as JSON")
+    return parser
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    quick = args.quick
+    scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = set(scenarios) - {"endpoint", "ping", "iperf", "idle", "outage"}
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return Plan(
+        rounds=args.rounds or (1 if quick else 2),
+        endpoint_requests=30 if quick else 100,
+        raw_seconds=3 if quick else 10,
+        # hot: 50 a second for ~5 s; warm: 5 a second; cold: one every 2 s, the receiver idle between.
+        pings={"hot": (0.02, 50 if quick else 250), "warm": (0.2, 10 if quick else 25),
+               "cold": (2.0, 3 if quick else 10)},
+        iperf_seconds=args.iperf_seconds or (3 if quick else 10),
+        idle_seconds=args.idle_seconds or (10 if quick else 120),
+        outage_seconds=args.outage_seconds,
+        scenarios=scenarios,
+        congestion=args.tcp_congestion,
+    )
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+    plan = plan_from(args)
+    try:
+        prices = load_prices(args.prices)
+    except PriceError as error:
+        raise SystemExit(f"--prices: {error}") from None
+    if shutil.which("iperf3") is None and "iperf" in plan.scenarios:
+        raise SystemExit("iperf3 is missing: run scripts/install-system-packages (as root)")
+    names = [variant.name for variant in args.variant]
+    if len(set(names)) != len(names) or {"current", "baseline"} & set(names):
+        raise SystemExit("each --variant needs a name of its own, neither 'current' nor 'baseline'")
+    started = datetime.datetime.now(datetime.UTC)
+    with contextlib.ExitStack() as stack:
+        variants: list[Variant] = []
+        if args.baseline:
+            code, commit = stack.enter_context(checkout(args.baseline))
+            variants.append(Variant("baseline", code=code, describe=f"{args.baseline} ({commit})"))
+        variants.append(Variant("current", describe="this checkout"))
+        variants += args.variant
+        for variant in variants:
+            stack.callback(variant.close)
+        lab = stack.enter_context(Lab(bucket="hoshino-bench"))
+        results = Bench(lab, variants, plan).run()
+    report = figures(results, variants, prices)
+    report["run"] = {
+        "command": shlex.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round((datetime.datetime.now(datetime.UTC) - started).total_seconds()),
+        "commit": subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                                 capture_output=True, text=True, check=False).stdout.strip(),
+        "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "prices": prices.name,
+        "plan": plan.__dict__,
+    }
+    print_table(report, prices)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(f"\nfigures written to {args.json}")
+    return 1 if all(variant.failed for variant in variants) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

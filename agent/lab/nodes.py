@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,9 @@ from agent.lab.hostile import HostileObjects
 from agent.lab.namespaces import Namespace, remove_orphaned_namespaces
 from agent.lab.server import LabError, S3Server, stop_process
 from agent.lab.traffic import DemoTraffic, Service, UdpEcho
+
+STARTED = re.compile(r"^hoshino-agent: (?!error:)", re.MULTILINE)
+"""The line an agent prints once its device is up."""
 
 
 class Lab:
@@ -102,14 +106,18 @@ class Lab:
         return self.config("local", **overrides)
 
     def spawn_agent(
-        self, role: str, *extra: str, timeout: float = 20, env: Mapping[str, str] | None = None,
+        self, role: str, *extra: str, timeout: float = 20,
+        code: Path | None = None, env: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Run hoshino-agent for this role as a process of its own; return once its device is up.
 
+        code: a checkout whose agent runs instead of this one's (it comes first on PYTHONPATH);
         env: variables added to the agent's environment (its own credentials, say).
         """
         config = self.config(role)
         environment = {**os.environ, **(env or {})}
+        if code is not None:
+            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), environment.get("PYTHONPATH")]))
         log = Path(tempfile.mkstemp(prefix=f"hoshino-{role}-", suffix=".log")[1])
         self._logs.append(log)
         command = [
@@ -122,14 +130,16 @@ class Lab:
             *extra,
         ]
         with log.open("wb") as output:
+            # From code's directory, since `python -m` puts the working directory before PYTHONPATH.
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=environment)
+                                       cwd=code, env=environment)
         self.agents.append(process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise LabError(f"agent {role} exited {process.returncode}: {log.read_text()[-2000:]}")
-            if "hoshino-agent:" in log.read_text():
+            # "hoshino-agent: error: ..." is an agent on its way out (a flag it does not know, say).
+            if STARTED.search(log.read_text()):
                 return process
             time.sleep(0.05)
         raise LabError(f"agent {role} did not start within {timeout}s: {log.read_text()[-2000:]}")
