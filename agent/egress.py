@@ -1,10 +1,10 @@
 """The send path: packets from the device, checked, gathered per destination, PUT several at a time.
 
 A packet for a destination with nothing in flight leaves at once, so a lone ping pays no wait.
-While PUTs to a destination are in flight, its packets gather into one object (up to bundle_bytes
-and MAX_BUNDLE_PACKETS). When a destination's objects keep carrying many packets the flow is dense
-(a bulk transfer, or the ACKs that answer one), and its objects are spaced further apart, up to
-max_spacing: fewer, larger objects, so a gigabyte costs a few thousand requests, not a million.
+While a PUT to a destination is in flight, its packets gather into the next object (up to
+bundle_bytes and MAX_BUNDLE_PACKETS). When packets are already waiting as a PUT completes, the flow
+is dense (a bulk transfer, or the ACKs that answer one), and its objects are spaced further apart,
+up to max_spacing: fewer, larger objects, so a gigabyte costs a few thousand requests, not a million.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from agent.transport.base import Bell, Bucket, Doorbell, StoreError
 Publish = Callable[[Event], None]
 Seal = Callable[[str, bytes], bytes]
 """(object key, body) -> the sealed body to put under that key."""
-DENSE = 4
-"""An object of at least this many packets means the flow is dense: space the next one further."""
 SPACING_STEP = 0.002
 
 
@@ -45,7 +43,8 @@ class EgressSettings:
     """Packets waiting to be PUT, at most, in number and in bytes; more are dropped and counted."""
     bundle_bytes: int = 4 << 20
     puts_in_flight: int = 4
-    per_destination: int = 2
+    per_destination: int = 1
+    """Objects in flight to one destination: one, so its objects land in the order they were made."""
     max_spacing: float = 0.05
     """The longest a dense flow's packets wait for the next object to their destination, in seconds."""
 
@@ -80,11 +79,12 @@ class Outbox:
         self.waiting_bytes -= size
         return batch
 
-    def adapt(self, packets_sent: int, max_spacing: float) -> None:
-        """Space objects further while they come out full of packets; closer when they carry one."""
-        if packets_sent >= DENSE:
+    def adapt(self, max_spacing: float) -> None:
+        """After a PUT: packets already waiting mean a dense flow, so space its objects further apart;
+        none mean a sparse one (a ping), so let the next packet leave sooner, at once in the end."""
+        if self.waiting:
             self.spacing = min(max_spacing, max(SPACING_STEP, self.spacing * 2))
-        elif packets_sent == 1:
+        else:
             self.spacing = self.spacing / 2 if self.spacing > SPACING_STEP else 0.0
 
 
@@ -162,10 +162,10 @@ class Egress:
         with self._changed:
             full = (self._waiting_packets >= self.settings.queue_packets
                     or self._waiting_bytes + len(data) > self.settings.queue_bytes)
+            outbox = self._outboxes.get(header.destination)
+            if outbox is None:
+                outbox = self._outboxes[header.destination] = Outbox(header.destination)
             if not full:
-                outbox = self._outboxes.get(header.destination)
-                if outbox is None:
-                    outbox = self._outboxes[header.destination] = Outbox(header.destination)
                 outbox.waiting.append(data)
                 outbox.waiting_bytes += len(data)
                 self._waiting_packets += 1
@@ -176,7 +176,11 @@ class Egress:
             if self.publish:
                 self.publish(packets.seen(data, "out", "", "dropped", "egress_queue_full"))
             return
-        self.heartbeat.expect_work()
+        if not outbox.spacing:
+            # A reply to a sparse flow (a ping) is likely soon: poll for it at once. A dense flow's
+            # replies keep coming, and the heartbeat already follows them: boosting it on every
+            # packet would only list the inbox many times per object.
+            self.heartbeat.expect_work()
 
     def _ignored(self, data: bytes, reason: str) -> None:
         self.stats.ignore(reason)
@@ -238,11 +242,11 @@ class Egress:
         reason = ""
         try:
             body = self.seal(key, plain) if self.seal is not None else plain
-            if self._ringers is not None and self.doorbell is not None:
-                # The bell goes out while the PUT is under way: the receiver retries a GET that
-                # comes too early, and the object arrives a request's time sooner.
-                self._ringers.submit(self._ring, outbox.destination, Bell(key, len(body)))
             self.bucket.put(key, body)
+            if self._ringers is not None:
+                # Rung once the object is there: a bell that came first would send the receiver
+                # to GET, again and again, an object still on its way (a large one takes a while).
+                self._ringers.submit(self._ring, outbox.destination, Bell(key, len(body)))
         except StoreError as error:
             self.stats.drop("s3_error", len(batch))
             verdict, reason = "dropped", f"s3_error: {error.kind}"
@@ -257,7 +261,7 @@ class Egress:
             with self._changed:
                 outbox.in_flight -= 1
                 self._in_flight -= 1
-                outbox.adapt(len(batch), self.settings.max_spacing)
+                outbox.adapt(self.settings.max_spacing)
                 self._changed.notify_all()
         if self.publish:
             for data in batch:

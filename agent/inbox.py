@@ -25,6 +25,8 @@ class Candidate:
     limit: int
     rung: bool = False
     """Announced by a doorbell rather than listed: its PUT may still be under way."""
+    recheck: bool = False
+    """A handled key seen again after its delete: fetched only to learn whether it was PUT again."""
 
 
 class Inbox:

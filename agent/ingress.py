@@ -310,12 +310,13 @@ class Ingress:
             return True
 
     def _handled_before(self, key: str) -> bool:
-        """True for a key handled already (skip it); one PUT again after its delete is counted and deleted."""
+        """True for a key handled already: skip it. One seen again after its delete went through is
+        fetched once more, to tell a PUT again (a replay) from a listing or a bell older than the delete."""
         if not self._known(key):
             return False
         if self._put_again(key):
-            self._drop_object("replayed", key, "a handled key, PUT again after its delete")
-            self.deleter.put(key)
+            sent_at = self._time_of(key) or self.clock()
+            self._start(Candidate(key, sent_at, 0, recheck=True))  # one byte read tells whether it is there
         return True
 
     def _known(self, key: str) -> bool:
@@ -433,6 +434,8 @@ class Ingress:
     def _finish(self, candidate: Candidate, fetched: Fetched) -> None:
         """Deliver a fetched object, or count why not; then remember it and queue its delete."""
         key = candidate.key
+        if candidate.recheck and fetched.error is not None:
+            return  # whether it was PUT again stays unknown: it is not delivered either way
         with self._books:
             failures = self._failures.pop(key, (0, candidate.sent_at))[0]
             if fetched.error is not None and failures + 1 < FETCH_ATTEMPTS:
@@ -444,10 +447,12 @@ class Ingress:
             return
         body = fetched.body
         if body is None:
-            if not candidate.rung:  # listed, then deleted by someone else: nothing left to do
+            if not candidate.rung:  # listed, then deleted (by us, before the listing was answered, or another)
                 self._remember(key, candidate.sent_at)
             return  # a rung key whose PUT never landed: a listing will find it if it does
-        if len(body) > candidate.limit:
+        if candidate.recheck:
+            self._drop_object("replayed", key, "a handled key, PUT again after its delete")
+        elif len(body) > candidate.limit:
             too_big = candidate.limit >= wire.MAX_OBJECT_BYTES
             self._drop_object("oversized_object" if too_big else "size_mismatch", key,
                               f"more than the {candidate.limit} bytes announced")

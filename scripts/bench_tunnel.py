@@ -37,6 +37,7 @@ from agent.lab import Lab, LabError, run_in, stop_process, wait_until
 from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
 from agent.prices import DEFAULT_PRESET, GB, PriceError, PriceTable, load_prices
+from agent.sealing import encode_public_key, generate_key_file
 from agent.transport import GuardedBucket, open_bucket
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,6 +231,10 @@ class Variant:
     def start(self, lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
         """Both agents, up and serving their metrics; raises LabError (after stopping any started) if not."""
         agents: dict[str, subprocess.Popen[bytes]] = {}
+        # Each variant starts from no doorbell queues: one left by a variant before would be rung in vain.
+        sqs = lab.sqs.sqs_client()
+        for url in sqs.list_queues().get("QueueUrls", []):
+            sqs.delete_queue(QueueUrl=url)
         try:
             for role in ROLES:
                 agents[role] = lab.spawn_agent(role, *self.prepare(lab, role), code=self.code, env=self.env)
@@ -264,11 +269,25 @@ def stop(agents: Mapping[str, subprocess.Popen[bytes]]) -> None:
         stop_process(process)
 
 
-def parse_variant(text: str) -> Variant:
+class SealedVariant(Variant):
+    """This checkout with sealing on: a key pair per node and peers files naming each other, made once."""
+
+    def prepare(self, lab: Lab, role: str) -> list[str]:
+        directory = self.workdir
+        if not (directory / "local.toml").exists():
+            public = {name: encode_public_key(generate_key_file(directory / f"{name}.key")) for name in ROLES}
+            for name in ROLES:
+                others = [f'"{lab.address(other)}" = "{public[other]}"' for other in ROLES if other != name]
+                (directory / f"{name}.toml").write_text("[peers]\n" + "\n".join(others) + "\n")
+        return [*self.args, "--key-file", str(directory / f"{role}.key"), "--peers", str(directory / f"{role}.toml")]
+
+
+def parse_variant(text: str, sealed: bool = False) -> Variant:
     name, sep, args = text.partition("=")
     if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise argparse.ArgumentTypeError(f"not NAME=ARGS: {text!r} (e.g. sqs='--wakeup sqs')")
-    return Variant(name, args=tuple(shlex.split(args)), describe=f"this checkout, {args}")
+    kind = SealedVariant if sealed else Variant
+    return kind(name, args=tuple(shlex.split(args)), describe=f"this checkout, {args}{', sealed' if sealed else ''}")
 
 
 @contextlib.contextmanager
@@ -782,6 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", metavar="REF", help="also run agents from this commit (a git worktree)")
     parser.add_argument("--variant", metavar="NAME=ARGS", action="append", type=parse_variant, default=[],
                         help="also run this checkout's agents with extra flags, e.g. sqs='--wakeup sqs'")
+    parser.add_argument("--sealed-variant", metavar="NAME=ARGS", action="append", default=[],
+                        type=functools.partial(parse_variant, sealed=True),
+                        help="a variant of this checkout with these flags and sealing on (keys made for it)")
     parser.add_argument("--scenarios", default="endpoint,ping,iperf,idle,outage",
                         help="which scenarios to run, comma-separated (default: all)")
     parser.add_argument("--tcp-congestion", metavar="NAME",
@@ -831,10 +853,10 @@ def main() -> int:
             code, commit = stack.enter_context(checkout(args.baseline))
             variants.append(Variant("baseline", code=code, describe=f"{args.baseline} ({commit})"))
         variants.append(Variant("current", describe="this checkout"))
-        variants += args.variant
+        variants += args.variant + args.sealed_variant
         for variant in variants:
             stack.callback(variant.close)
-        lab = stack.enter_context(Lab(bucket="hoshino-bench"))
+        lab = stack.enter_context(Lab(bucket="hoshino-bench", wakeup=None))  # each variant says how it wakes
         results = Bench(lab, variants, plan).run()
     report = figures(results, variants, prices)
     report["run"] = {

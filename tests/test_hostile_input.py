@@ -1,14 +1,17 @@
 """A hostile bucket: whatever bytes an object holds, every decoder fails only with the errors the loops
 count, and in time linear in the input (a few milliseconds for 64 KiB)."""
 
+import json
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packets_factory import echo_request, tcp_syn, udp
 
 from agent import packets, wire
 from agent.dissect import dissect
+from agent.transport.sqs import decode_bells
 
 EXAMPLE_LIMIT = 0.01
 """Seconds one example may take; a parse quadratic in its input takes seconds at 64 KiB. The best
@@ -100,3 +103,33 @@ def test_the_extension_header_chain_that_froze_a_node_is_linear():
         assert any("extension headers" in problem for problem in decoded.problems)
         print(f"{size >> 10} KiB of 0x60 + zeros: {elapsed * 1000:.1f} ms")
         assert elapsed < 0.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300) | st.binary(max_size=300).map(lambda raw: raw.decode("latin-1")))
+def test_any_key_is_an_object_key_or_a_bad_key_in_constant_time(key):
+    try:
+        parsed = timed(wire.parse_key, key)
+    except wire.WireError as error:
+        assert error.reason == "bad_key"
+    else:
+        assert key.endswith(str(parsed.ulid))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=4096) | st.builds(
+    lambda entries: json.dumps({"v": 1, "bells": entries}),
+    st.lists(st.lists(st.one_of(st.text(max_size=80), st.integers(), st.booleans(), st.none()), max_size=3),
+             max_size=50)))
+def test_any_doorbell_message_is_bells_or_refused(text):
+    try:
+        bells = timed(decode_bells, text)
+    except ValueError:
+        return
+    assert all(isinstance(bell.key, str) and isinstance(bell.size, int) for bell in bells)
+
+
+def test_a_doorbell_message_nested_too_deep_is_refused_not_raised():
+    for text in ("[" * 100_000, '{"v": 1, "bells": ' + "[" * 50_000, "x" * (1 << 20)):
+        with pytest.raises(ValueError):
+            decode_bells(text)

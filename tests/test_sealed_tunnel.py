@@ -112,7 +112,7 @@ def key_now(lab: Lab, seconds_ago: float = 0.0) -> str:
 
 def put(lab: Lab, key: str, body: bytes) -> None:
     """What an attacker with write access does: PUT, and ring the doorbell."""
-    plant(lab.server, lab.bucket, key, body, lab.local_address)
+    plant(lab.server, lab.sqs, lab.bucket, key, body, lab.local_address)
 
 
 def test_sealed_nodes_carry_ping_and_the_bucket_sees_only_ciphertext(sealed):

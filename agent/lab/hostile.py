@@ -12,11 +12,11 @@ from agent.transport.base import Bell
 from agent.transport.sqs import encode_bells, queue_name
 
 
-def plant(server: S3Server, bucket: str, key: str, body: bytes, victim: ipaddress.IPv6Address,
-          key_prefix: str = "") -> None:
+def plant(server: S3Server, sqs_server: S3Server, bucket: str, key: str, body: bytes,
+          victim: ipaddress.IPv6Address, key_prefix: str = "") -> None:
     """PUT body under key and ring the victim's doorbell if it has one, as a writer with both rights would."""
     server.client().put_object(Bucket=bucket, Key=key, Body=body)
-    sqs = server.sqs_client()
+    sqs = sqs_server.sqs_client()
     with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
         url = sqs.get_queue_url(QueueName=queue_name(key_prefix, victim))["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=encode_bells([Bell(key, len(body))]))
@@ -25,9 +25,11 @@ def plant(server: S3Server, bucket: str, key: str, body: bytes, victim: ipaddres
 class HostileObjects(Service):
     """Puts a malformed object into a node's inbox every so often, as a hostile bucket might."""
 
-    def __init__(self, server: S3Server, bucket: str, victim: ipaddress.IPv6Address, period: float = 30.0) -> None:
+    def __init__(self, server: S3Server, sqs_server: S3Server, bucket: str, victim: ipaddress.IPv6Address,
+                 period: float = 30.0) -> None:
         super().__init__(None)  # S3 is on this namespace's loopback
         self.server = server
+        self.sqs_server = sqs_server
         self.bucket = bucket
         self.keys = wire.KeyMaker()
         self.victim = victim
@@ -42,7 +44,7 @@ class HostileObjects(Service):
         delay = 4.0
         while not self._stop.wait(delay):
             with contextlib.suppress(Exception):  # the server may be restarting: try again later
-                plant(self.server, self.bucket, self.keys.make(self.victim),
+                plant(self.server, self.sqs_server, self.bucket, self.keys.make(self.victim),
                       b"\x00not a packet: a malformed object planted by the demo", self.victim)
                 self.planted += 1
             delay = self.period

@@ -27,7 +27,8 @@ STARTED = re.compile(r"^hoshino-agent: (?!error:)", re.MULTILINE)
 class Lab:
     """A local S3 server with a bucket, and two namespaces: 'local' and 'peer', each for one node.
 
-    Its nodes wake on the SQS doorbell by default: the local server serves SQS beside S3.
+    Its nodes wake on the SQS doorbell by default. SQS is a second moto server, a process of its own,
+    as it is a service of its own on AWS: in one process its requests would take S3's turns.
     """
 
     def __init__(
@@ -36,8 +37,9 @@ class Lab:
         network: str = DEFAULT_NETWORK,
         slowest_poll: float = 0.5,
         fastest_poll: float = 0.001,
-        wakeup: str = "sqs",
+        wakeup: str | None = "sqs",
     ) -> None:
+        """wakeup None: the agents' own default, and no --wakeup flag (for agents that predate it)."""
         self.bucket = bucket
         self.network = ipaddress.IPv6Network(network)
         self.slowest_poll = slowest_poll
@@ -46,6 +48,7 @@ class Lab:
         self.local_address = self.network.network_address + 0xA
         self.peer_address = self.network.network_address + 0xB
         self.server = S3Server()
+        self.sqs = S3Server()
         self.namespaces: dict[str, Namespace] = {}
         self.agents: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
@@ -58,6 +61,7 @@ class Lab:
         try:
             self.server.start()
             self.server.create_bucket(self.bucket)
+            self.sqs.start()
             for role in ("local", "peer"):
                 self.namespaces[role] = Namespace(role)
         except BaseException:
@@ -80,6 +84,7 @@ class Lab:
             with contextlib.suppress(Exception):
                 namespace.close()
         self.server.stop()
+        self.sqs.stop()
         for log in self._logs:
             log.unlink(missing_ok=True)
 
@@ -96,9 +101,10 @@ class Lab:
             "netns": self.namespaces[role].name,
             "slowest_poll": self.slowest_poll,
             "fastest_poll": self.fastest_poll,
-            "wakeup": self.wakeup,
-            "sqs_endpoint_url": self.server.endpoint_url,
+            "sqs_endpoint_url": self.sqs.endpoint_url,
         }
+        if self.wakeup is not None:
+            settings["wakeup"] = self.wakeup
         settings.update(overrides)
         return Config(**settings)  # type: ignore[arg-type]
 
@@ -123,10 +129,11 @@ class Lab:
         command = [
             sys.executable, "-m", "agent",
             "--bucket", self.bucket, "--endpoint-url", self.server.endpoint_url,
+            "--sqs-endpoint-url", self.sqs.endpoint_url,
             "--network", str(self.network), "--address", str(config.address),
             "--netns", str(config.netns),
             "--slowest-poll", f"{self.slowest_poll}s", "--fastest-poll", f"{self.fastest_poll}s",
-            "--wakeup", self.wakeup,
+            *(("--wakeup", self.wakeup) if self.wakeup else ()),
             *extra,
         ]
         with log.open("wb") as output:
@@ -159,7 +166,7 @@ class Lab:
         traffic = DemoTraffic(self.namespaces["local"].name, self.peer_address).start()
         self._services.append(traffic)
         if hostile:
-            self._services.append(HostileObjects(self.server, self.bucket, self.local_address).start())
+            self._services.append(HostileObjects(self.server, self.sqs, self.bucket, self.local_address).start())
         return traffic
 
 

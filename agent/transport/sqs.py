@@ -48,9 +48,18 @@ def encode_bells(bells: Sequence[Bell]) -> str:
     return json.dumps({"v": FORMAT, "bells": [[bell.key, bell.size] for bell in bells]}, separators=(",", ":"))
 
 
+MAX_MESSAGE = 64 << 10
+"""A bell message longer than this is not one of ours (a sender rings a few keys at a time)."""
+
+
 def decode_bells(text: str) -> list[Bell]:
     """The bells of one message; ValueError when it is not one of ours."""
-    message = json.loads(text)
+    if len(text) > MAX_MESSAGE:
+        raise ValueError(f"a message of {len(text)} characters")
+    try:
+        message = json.loads(text)
+    except RecursionError:  # '[[[[...': nested deeper than the parser goes
+        raise ValueError("nested too deep") from None
     if not isinstance(message, dict) or message.get("v") != FORMAT or not isinstance(message.get("bells"), list):
         raise ValueError("not a bell message")
     bells = []
