@@ -28,6 +28,8 @@ Publish = Callable[[Event], None]
 Seal = Callable[[str, bytes], bytes]
 """(object key, body) -> the sealed body to put under that key."""
 SPACING_STEP = 0.002
+DENSE_PACKETS, DENSE_BYTES = 3, 16 << 10
+"""Waiting as a PUT completes, this many packets or bytes make a flow dense: a ping or two do not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,9 @@ class Outbox:
         return batch
 
     def adapt(self, max_spacing: float) -> None:
-        """After a PUT: packets already waiting mean a dense flow, so space its objects further apart;
-        none mean a sparse one (a ping), so let the next packet leave sooner, at once in the end."""
-        if self.waiting:
+        """After a PUT: several packets (or many bytes) already waiting mean a dense flow, so space its
+        objects further apart; fewer mean a sparse one (pings), so let the next leave sooner, at once."""
+        if len(self.waiting) >= DENSE_PACKETS or self.waiting_bytes >= DENSE_BYTES:
             self.spacing = min(max_spacing, max(SPACING_STEP, self.spacing * 2))
         else:
             self.spacing = self.spacing / 2 if self.spacing > SPACING_STEP else 0.0

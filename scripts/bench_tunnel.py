@@ -225,8 +225,8 @@ class Variant:
         return self._workdir
 
     def prepare(self, lab: Lab, role: str) -> list[str]:
-        """Extra flags for this role's agent."""
-        return list(self.args)
+        """Extra flags for this role's agent: this checkout's agents learn where the lab's SQS is."""
+        return list(self.args) + ([] if self.code else ["--sqs-endpoint-url", lab.sqs.endpoint_url])
 
     def start(self, lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
         """Both agents, up and serving their metrics; raises LabError (after stopping any started) if not."""
@@ -279,7 +279,8 @@ class SealedVariant(Variant):
             for name in ROLES:
                 others = [f'"{lab.address(other)}" = "{public[other]}"' for other in ROLES if other != name]
                 (directory / f"{name}.toml").write_text("[peers]\n" + "\n".join(others) + "\n")
-        return [*self.args, "--key-file", str(directory / f"{role}.key"), "--peers", str(directory / f"{role}.toml")]
+        return [*super().prepare(lab, role),
+                "--key-file", str(directory / f"{role}.key"), "--peers", str(directory / f"{role}.toml")]
 
 
 def parse_variant(text: str, sealed: bool = False) -> Variant:

@@ -129,11 +129,10 @@ class Lab:
         command = [
             sys.executable, "-m", "agent",
             "--bucket", self.bucket, "--endpoint-url", self.server.endpoint_url,
-            "--sqs-endpoint-url", self.sqs.endpoint_url,
             "--network", str(self.network), "--address", str(config.address),
             "--netns", str(config.netns),
             "--slowest-poll", f"{self.slowest_poll}s", "--fastest-poll", f"{self.fastest_poll}s",
-            *(("--wakeup", self.wakeup) if self.wakeup else ()),
+            *(("--wakeup", self.wakeup, "--sqs-endpoint-url", self.sqs.endpoint_url) if self.wakeup else ()),
             *extra,
         ]
         with log.open("wb") as output:

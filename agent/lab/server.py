@@ -52,7 +52,8 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 class S3Server:
-    """moto's S3 API server in its own process on 127.0.0.1 (its own GIL, as S3 would be)."""
+    """moto's S3 API server in its own process on 127.0.0.1 (its own GIL, as S3 would be), keeping
+    connections alive as S3 does (agent.lab.moto_process)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -63,7 +64,7 @@ class S3Server:
         use_lab_credentials()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the server's life, closed by stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+            [sys.executable, "-m", "agent.lab.moto_process", str(self.port)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout

@@ -26,6 +26,8 @@ QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": "60", "ReceiveMessageWaitTimeSecon
 """A queue the node creates for itself: bells are worthless after a minute (SQS's shortest retention)."""
 MISSING_QUEUE_TTL = 60.0
 """How long a destination without a queue (a polling node) is not rung before asking again."""
+DELETE_WITHIN = 1
+"""Seconds of long poll while received bells wait to be deleted (their visibility timeout is 30 s)."""
 SILENCE = 600.0
 """How long a node that cannot reach SQS at all rings nobody (a bucket without SQS beside it)."""
 FORMAT = 1
@@ -91,6 +93,8 @@ class SqsDoorbell:
         self._deleter = ThreadPoolExecutor(1, thread_name_prefix="hoshino-bell-delete")
         self._closing = False
         self._silent_until = 0.0
+        self._received: list[str] = []
+        """Receipt handles of bells received and not yet deleted."""
 
     def open(self) -> None:
         """Find this node's queue, or create it; raise DoorbellError naming why it cannot be used."""
@@ -143,17 +147,17 @@ class SqsDoorbell:
         return True
 
     def wait(self, timeout: float, stop: threading.Event) -> list[Bell]:
+        """Long-poll for bells. Received messages are deleted ten to a request: while some wait to be
+        deleted the poll is kept short (a second), so none outlives its visibility timeout."""
         if stop.is_set() or self._closing:
             return []
-        seconds = int(min(LONG_POLL, max(0.0, timeout)))
+        with self._lock:
+            waiting = bool(self._received)
+        seconds = int(min(DELETE_WITHIN if waiting else LONG_POLL, max(0.0, timeout)))
         response = self.guard.call("sqs", "receive", lambda: self.client.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=seconds), attempts=1)
         messages = response.get("Messages", [])
-        if messages:
-            entries = [{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)]
-            with self._lock:
-                if not self._closing:  # once closing, the queue's retention removes them
-                    self._deleter.submit(self._delete, entries)
+        self._queue_deletes([message["ReceiptHandle"] for message in messages], flush=not messages)
         bells: list[Bell] = []
         for message in messages:
             try:
@@ -161,6 +165,15 @@ class SqsDoorbell:
             except ValueError:
                 self.guard.stats.drop("bad_bell")
         return bells
+
+    def _queue_deletes(self, handles: list[str], flush: bool) -> None:
+        """Delete received messages in batches of ten; flush: the rest too (the queue went quiet)."""
+        with self._lock:
+            self._received += handles
+            while self._received and (len(self._received) >= 10 or flush) and not self._closing:
+                batch, self._received = self._received[:10], self._received[10:]
+                entries = [{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(batch)]
+                self._deleter.submit(self._delete, entries)
 
     def _delete(self, entries: list[dict[str, str]]) -> None:
         # A bell delivered twice costs one GET: it is never handled twice.
