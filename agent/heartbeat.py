@@ -14,10 +14,11 @@ class Heartbeat:
     """The interval between the end of one poll and the start of the next.
 
     Work found halves the interval (the rate doubles) down to `fastest`; nothing found doubles it
-    up to `slowest`. The time a poll itself takes is not held against it: a listing slower than
-    the fastest interval is the endpoint's latency, not a loop falling behind. A beat is missed
-    only when the receive pipeline is full and the poll is skipped (`skipped()`). `faster()` and
-    `slower()` come from outside (a person's keys) and hold the interval until `automatic()`.
+    up to `slowest`. A poll is never followed sooner than it took (`poll_took()`): when the endpoint
+    slows down under load, so does the polling, at the endpoint's own pace, instead of piling more
+    listings onto it. That is not a missed beat: a beat is missed only when the receive pipeline is
+    full and the poll is skipped (`skipped()`). `faster()` and `slower()` come from outside (a
+    person's keys) and hold the interval until `automatic()`.
     """
 
     def __init__(self, fastest: float, slowest: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -29,6 +30,7 @@ class Heartbeat:
         self._interval = slowest
         self._manual = False
         self.missed = 0
+        self._last_poll = 0.0
         self._changed = threading.Condition()
 
     @property
@@ -78,6 +80,10 @@ class Heartbeat:
         if not self._manual:
             self._set(self._interval * 2)
 
+    def poll_took(self, seconds: float) -> None:
+        """How long the last poll took: the next one waits at least as long."""
+        self._last_poll = seconds
+
     def skipped(self) -> None:
         """A beat came while the receive pipeline was full, so no poll was sent: count it."""
         self.missed += 1
@@ -87,7 +93,7 @@ class Heartbeat:
         start = self._clock()
         with self._changed:
             while not stop.is_set():
-                remaining = start + self._interval - self._clock()
+                remaining = start + max(self._interval, self._last_poll) - self._clock()
                 if remaining <= 0:
                     return True
                 self._changed.wait(min(remaining, 0.1))

@@ -171,6 +171,7 @@ class Ingress:
         if self.full:
             self.heartbeat.skipped()
             return
+        started = time.monotonic()
         try:
             found = self.poll()
             if self.clock() >= self._next_sweep:
@@ -179,6 +180,7 @@ class Ingress:
             self._back_off(stop)
             return
         self._error_backoff = 0.0
+        self.heartbeat.poll_took(time.monotonic() - started)
         if found:
             self.heartbeat.found_work()
         else:

@@ -104,3 +104,25 @@ def test_wait_returns_false_once_stopped():
     stop = threading.Event()
     stop.set()
     assert beat.wait(stop) is False
+
+
+def test_a_poll_is_never_followed_sooner_than_it_took():
+    now = [0.0]
+    beat = Heartbeat(0.001, 0.5, clock=lambda: now[0])
+    for _ in range(20):
+        beat.found_work()
+    beat.poll_took(0.040)  # the endpoint is slow: 40 ms a listing
+    stop = threading.Event()
+
+    def tick() -> None:  # a fake clock that moves a millisecond at a time
+        while not stop.is_set() and now[0] < 1:
+            now[0] += 0.001
+            stop.wait(0.0005)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    assert beat.wait(stop)
+    stop.set()
+    ticker.join()
+    assert now[0] >= 0.040 - 1e-9  # the interval says 1 ms; the last poll's 40 ms won
+    assert beat.interval == 0.001 and beat.missed == 0  # neither the rate nor the missed beats changed
