@@ -47,7 +47,7 @@ class EgressSettings:
     puts_in_flight: int = 4
     per_destination: int = 1
     """Objects in flight to one destination: one, so its objects land in the order they were made."""
-    max_spacing: float = 0.05
+    max_spacing: float = 0.1
     """The longest a dense flow's packets wait for the next object to their destination, in seconds."""
 
 

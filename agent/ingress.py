@@ -64,7 +64,7 @@ class IngressSettings:
     max_age: float = 10.0
     skew: float = 2.0
     fetchers: int = 8
-    budget_bytes: int = 48 << 20
+    budget_bytes: int = 24 << 20
     """Bytes that objects in flight may hold at most (each counts its announced size)."""
     max_in_flight: int = 64
 
@@ -498,8 +498,8 @@ class Ingress:
             if self.publish:
                 self.publish(packets.seen(data, "in", key, "delivered"))
         if self.recent is not None:
-            self.recent.add(CarriedObject(self.clock(), "in", key, wire.encode(decoded.packets)
-                                          if decoded.format.startswith("sealed") else body, decoded.sealed))
+            plain = wire.encode(decoded.packets) if decoded.sealed else body
+            self.recent.add(CarriedObject(self.clock(), "in", key, plain, decoded.sealed))
 
     # Bookkeeping.
 

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 from agent import metrics, netconf, wire
@@ -22,10 +23,11 @@ from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress, IngressSettings
 from agent.prices import PriceError, load_prices
 from agent.recent import CarriedObject, RecentObjects
-from agent.sealing import KeyFileError, PeersError, Sealer
-from agent.sealing.tunnel import SealedTunnel
 from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, make_doorbell, open_bucket
 from agent.tun import Tun
+
+if TYPE_CHECKING:
+    from agent.sealing.tunnel import SealedTunnel
 
 SNAPSHOT_PERIOD = 0.25
 SKEW = 2.0
@@ -62,8 +64,9 @@ class Node:
             raise NodeError(f"--prices: {error}") from None
         self.stats = metrics.Stats(price=self.prices.request)
         self.heartbeat = Heartbeat(config.fastest_poll, config.slowest_poll)
-        self.recent = RecentObjects()
-        """The objects this node recently sent and received, for an inspector."""
+        self.recent = RecentObjects() if events is not None else None
+        """The objects this node recently sent and received, for an inspector: kept only when a front
+        end listens (events), since a headless node has no one to show them to."""
         self.state: State = "starting"
         self.error = ""
         self.started_at = 0.0
@@ -77,7 +80,6 @@ class Node:
         self.guard = Guard(self.stats, self._on_health)
         self.bucket: GuardedBucket | None = None
         self.doorbell: Doorbell | None = None
-        self.recent = RecentObjects()
         self.sealed: SealedTunnel | None = None
         self._egress: Egress | None = None
 
@@ -101,13 +103,15 @@ class Node:
 
     def recent_objects(self) -> list[CarriedObject]:
         """The objects this node recently sent and received, oldest first."""
-        return self.recent.snapshot()
+        return self.recent.snapshot() if self.recent is not None else []
 
     def reload_peers(self) -> str:
         """Read the peers file again, without dropping traffic; a bad file keeps the old peers. Says what happened."""
         if self.sealed is None:
             message, level = "not sealed: there is no peers file to reload", "info"
         else:
+            from agent.sealing import PeersError
+
             try:
                 table = self.sealed.reload()
             except PeersError as error:
@@ -139,6 +143,10 @@ class Node:
         if os.geteuid() != 0 and not _has_net_admin():
             raise NodeError("needs CAP_NET_ADMIN: run as root")
         if config.key_file and config.peers_file:
+            # Imported here: the cryptography a sealed node needs costs an unsealed one ~8 MiB for nothing.
+            from agent.sealing import KeyFileError, PeersError, Sealer
+            from agent.sealing.tunnel import SealedTunnel
+
             try:
                 sealer = Sealer.from_files(config.key_file, config.peers_file, self.address, config.key_prefix)
             except (KeyFileError, PeersError) as error:

@@ -53,6 +53,8 @@ MOVED = ("hoshino_bytes_egressed_total", "hoshino_bytes_ingressed_total", "hoshi
 PING_REPLY = re.compile(r"icmp_seq=(\d+) .*time=([0-9.]+) ms(?! \(DUP)")
 PING_TOTALS = re.compile(r"(\d+) packets transmitted, (\d+) received")
 IPERF_PORT = 5201
+IDLE_SETTLE = 65.0
+"""Seconds between the last traffic and the start of an idle measurement."""
 ENDPOINT_OPERATIONS = ("put", "get", "list", "delete")
 
 
@@ -590,7 +592,9 @@ class Bench:
             run["raw_mb_s"] = raw
             results.iperf.setdefault(name, []).append(run)
         elif scenario == "idle":
-            time.sleep(4.0)  # the heartbeat backs off to its slowest
+            # Idle is after the heartbeat has backed off to its slowest, and after a doorbell node's
+            # catch-up listings, once a minute for a minute after traffic, have backed off too.
+            time.sleep(IDLE_SETTLE)
             before = both_nodes(self.lab)
             seconds = self.plan.idle_seconds / self.plan.rounds
             time.sleep(seconds)
