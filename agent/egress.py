@@ -41,7 +41,7 @@ class EgressSettings:
     mtu: int
     key_prefix: str = ""
     queue_packets: int = 4096
-    queue_bytes: int = 16 << 20
+    queue_bytes: int = 8 << 20
     """Packets waiting to be PUT, at most, in number and in bytes; more are dropped and counted."""
     bundle_bytes: int = 4 << 20
     puts_in_flight: int = 4

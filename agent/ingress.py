@@ -64,7 +64,7 @@ class IngressSettings:
     max_age: float = 10.0
     skew: float = 2.0
     fetchers: int = 8
-    budget_bytes: int = 24 << 20
+    budget_bytes: int = 16 << 20
     """Bytes that objects in flight may hold at most (each counts its announced size)."""
     max_in_flight: int = 64
 
