@@ -63,7 +63,7 @@ class IngressSettings:
     key_prefix: str = ""
     max_age: float = 10.0
     skew: float = 2.0
-    fetchers: int = 8
+    fetchers: int = 4
     budget_bytes: int = 16 << 20
     """Bytes that objects in flight may hold at most (each counts its announced size)."""
     max_in_flight: int = 64

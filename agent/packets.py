@@ -12,7 +12,6 @@ import struct
 import time
 from dataclasses import dataclass
 
-from agent.dissect import dissect
 from agent.events import SNAPLEN, Direction, PacketSeen, Verdict
 
 IPV6_HEADER = 40
@@ -84,7 +83,12 @@ def ingress_verdict(
 
 
 def seen(data: bytes, direction: Direction, key: str, verdict: Verdict, reason: str = "") -> PacketSeen:
-    """The event that tells a front end about a packet: its summary comes from the one decoder."""
+    """The event that tells a front end about a packet: its summary comes from the one decoder.
+
+    The decoder is imported here, when a front end first asks: a headless node never loads it.
+    """
+    from agent.dissect import dissect
+
     decoded = dissect(data, checksums=False)
     source = destination = ""
     if decoded.is_ipv6:

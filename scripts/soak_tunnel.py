@@ -13,7 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench_tunnel import IPERF_PORT, MB, cpu_seconds, iperf_server, rss_mib
+from bench_tunnel import IPERF_PORT, MB, SealedVariant, Variant, cpu_seconds, iperf_server, rss_mib
 
 from agent.lab import Lab, run_in
 
@@ -22,12 +22,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the per-minute figures here")
+    parser.add_argument("--sealed", action="store_true", help="seal: a key pair per node, made for the run")
     parser.add_argument("agent_flags", nargs=argparse.REMAINDER, help="flags for both agents, after --")
     args = parser.parse_args()
-    flags = [flag for flag in args.agent_flags if flag != "--"]
+    flags = tuple(flag for flag in args.agent_flags if flag != "--")
+    variant = (SealedVariant if args.sealed else Variant)("soak", args=flags)
     minutes: list[dict[str, float]] = []
     with Lab(bucket="hoshino-soak") as lab:
-        agents = {"local": lab.spawn_agent("local", *flags), "peer": lab.start_peer(*flags)}
+        agents = {"local": lab.spawn_agent("local", *variant.prepare(lab, "local")),
+                  "peer": lab.start_peer(*variant.prepare(lab, "peer"))}
         time.sleep(2)
         for minute in range(int(args.minutes)):
             cpu_before = {role: cpu_seconds(process.pid) for role, process in agents.items()}
@@ -44,6 +47,7 @@ def main() -> int:
             print(f"minute {row['minute']:2.0f}: {row['mb_s']:5.2f} MB/s; RSS local {row['rss_mib_local']:5.1f} MiB,"
                   f" peer {row['rss_mib_peer']:5.1f} MiB; CPU s/MB local {row['cpu_s_per_mb_local']:.3f},"
                   f" peer {row['cpu_s_per_mb_peer']:.3f}", flush=True)
+    variant.close()
     for role in ("local", "peer"):
         rss = [row[f"rss_mib_{role}"] for row in minutes]
         print(f"{role}: RSS min {min(rss):.1f}, max {max(rss):.1f}, first {rss[0]:.1f}, last {rss[-1]:.1f} MiB")

@@ -7,6 +7,7 @@ agent.transport.base, and every request goes through one guard that counts, pric
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from agent.metrics import Stats
 from agent.transport.base import Bell, Bucket, Doorbell, Listing, ObjectInfo, StoreError
@@ -41,8 +42,10 @@ def open_bucket(bucket: str, endpoint_url: str | None = None, region: str | None
 def make_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,
                   key_prefix: str = "") -> SqsDoorbell:
     """A doorbell that can ring others; open() it to wait on this node's own queue. Sends no request yet."""
-    sqs = client("sqs", endpoint_url, region or "us-east-1", read_timeout=LONG_POLL + 10)
-    return SqsDoorbell(sqs, guard, address, key_prefix)
+    def connect() -> Any:
+        return client("sqs", endpoint_url, region or "us-east-1", read_timeout=LONG_POLL + 10)
+
+    return SqsDoorbell(connect, guard, address, key_prefix)
 
 
 def open_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,

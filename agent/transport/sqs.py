@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -81,8 +81,11 @@ class SqsDoorbell:
     never makes the node unhealthy, so a bucket with no SQS beside it (R2, MinIO) costs nothing.
     """
 
-    def __init__(self, client: Any, guard: Guard, address: ipaddress.IPv6Address, key_prefix: str = "") -> None:
-        self.client = client
+    def __init__(self, connect: Callable[[], Any], guard: Guard, address: ipaddress.IPv6Address,
+                 key_prefix: str = "") -> None:
+        """connect makes the SQS client when it is first needed (a polling node may never ring)."""
+        self._connect = connect
+        self._client: Any = None
         self.guard = guard
         self.address = address
         self.key_prefix = key_prefix
@@ -95,6 +98,14 @@ class SqsDoorbell:
         self._silent_until = 0.0
         self._received: list[str] = []
         """Receipt handles of bells received and not yet deleted."""
+
+    @property
+    def client(self) -> Any:
+        """The SQS client, made on first use: ~8 MiB that a node which never rings need not hold."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
 
     def open(self) -> None:
         """Find this node's queue, or create it; raise DoorbellError naming why it cannot be used."""
