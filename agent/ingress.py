@@ -194,10 +194,12 @@ class Ingress:
     def _bell_loop(self, stop: threading.Event, doorbell: Doorbell) -> None:
         """Sleep on the doorbell; fetch what it rings; list the inbox now and then to catch what it missed.
 
-        While talking to a node that cannot ring (it polls), or while the queue fails, poll on the
-        heartbeat instead; if the queue is gone for good, poll from then on.
+        While talking to a node that cannot ring (it polls), while the queue fails, and for a minute
+        after the queue was made (senders that found none may not ring it yet), poll on the heartbeat
+        instead; if the queue is gone for good, poll from then on.
         """
         busy_until = 0.0
+        self._poll_until = max(self._poll_until, self.clock() + doorbell.unknown_for)
         while not stop.is_set():
             if self.clock() < self._poll_until:
                 self._poll_step(stop)

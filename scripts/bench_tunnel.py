@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import datetime
 import functools
+import itertools
 import json
 import os
 import queue
@@ -34,6 +35,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.lab import Lab, LabError, run_in, stop_process, wait_until
+from agent.lab.nodes import ROLES
 from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
 from agent.prices import DEFAULT_PRESET, GB, PriceError, PriceTable, load_prices
@@ -41,7 +43,6 @@ from agent.sealing import encode_public_key, generate_key_file
 from agent.transport import GuardedBucket, open_bucket
 
 REPO = Path(__file__).resolve().parents[1]
-ROLES = ("local", "peer")
 DAY = 86_400
 MB = 1e6
 BILLABLE = {
@@ -233,13 +234,17 @@ class Variant:
     def start(self, lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
         """Both agents, up and serving their metrics; raises LabError (after stopping any started) if not."""
         agents: dict[str, subprocess.Popen[bytes]] = {}
-        # Each variant starts from no doorbell queues: one left by a variant before would be rung in vain.
+        flags = {role: self.prepare(lab, role) for role in ROLES}
+        # A polling variant starts from no doorbell queues (one left would be rung in vain); a doorbell
+        # variant from its nodes' queues, made beforehand as a deployment's Terraform makes them.
         sqs = lab.sqs.sqs_client()
         for url in sqs.list_queues().get("QueueUrls", []):
             sqs.delete_queue(QueueUrl=url)
+        if any(pair == ("--wakeup", "sqs") for pair in itertools.pairwise(flags["local"])):
+            lab.provision_queues()
         try:
             for role in ROLES:
-                agents[role] = lab.spawn_agent(role, *self.prepare(lab, role), code=self.code, env=self.env)
+                agents[role] = lab.spawn_agent(role, *flags[role], code=self.code, env=self.env)
             for role, process in agents.items():
                 wait_until(functools.partial(_serving_or_gone, lab, role, process), timeout=15, step=0.1)
                 if process.poll() is not None or not _serving(lab, role):

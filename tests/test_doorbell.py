@@ -19,7 +19,7 @@ from agent.metrics import Stats
 from agent.netconf import inside
 from agent.transport import Guard, open_doorbell
 from agent.transport.base import Bell
-from agent.transport.sqs import DoorbellError, decode_bells, encode_bells, queue_name
+from agent.transport.sqs import QUEUE_ATTRIBUTES, DoorbellError, decode_bells, encode_bells, queue_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
 import node_policy
@@ -43,9 +43,15 @@ def test_bells_round_trip_and_strangers_are_refused():
 
 
 class Node:
-    """A Side with a doorbell of its own (or none), on a key prefix of the test's, so tests share no queues."""
+    """A Side with a doorbell of its own (or none), on a key prefix of the test's, so tests share no queues.
 
-    def __init__(self, s3_server, bucket: str, address: ipaddress.IPv6Address, prefix: str, bell: bool) -> None:
+    Its queue is made beforehand, as deploy/terraform makes it, unless provisioned is False: then the
+    node makes its own and listens by listing for a minute, until its senders know of it."""
+
+    def __init__(self, s3_server, bucket: str, address: ipaddress.IPv6Address, prefix: str, bell: bool,
+                 provisioned: bool = True) -> None:
+        if bell and provisioned:
+            s3_server.sqs_client().create_queue(QueueName=queue_name(prefix, address), Attributes=QUEUE_ATTRIBUTES)
         self.guard = Guard(Stats())
         self.doorbell = open_doorbell(s3_server.endpoint_url, "us-east-1", self.guard, address, prefix) \
             if bell else None
@@ -92,14 +98,42 @@ def test_a_destination_without_a_queue_is_not_rung_and_still_receives_by_polling
     a.side.start(receive=False)
     b.side.start()
     try:
-        for n in range(3):
+        for n in range(15):  # for 3 s
             a.side.send(udp(A, B, f"polled {n}".encode()))
-        assert wait_until(lambda: len(b.side.delivered) == 3, 10)
-        assert a.side.stats.requests[("sqs", "get_url")] == 2  # its own queue, then the missing one once
+            time.sleep(0.2)
+        assert wait_until(lambda: len(b.side.delivered) == 15, 10)
+        asked = a.side.stats.requests[("sqs", "get_url")] - 1  # its own queue's URL first
+        print(f"asked for the missing queue {asked} times in 3 s")
+        assert 1 <= asked <= 3  # after 0, 1 and 3 s at most: each time twice as long after the last
         assert a.side.stats.requests.get(("sqs", "send"), 0) == 0
     finally:
         a.close()
         b.close()
+
+
+def test_a_destination_whose_queue_appears_later_is_rung_within_seconds(s3_server, bucket, prefix):
+    """A node that starts just after its peer first sent to it: the peer asks again soon, not in a minute."""
+    a = Node(s3_server, bucket, A, prefix, bell=True)
+    a.side.start(receive=False)
+    b = None
+    try:
+        a.side.send(udp(A, B, b"before its queue"))
+        assert wait_until(lambda: a.side.stats.requests.get(("sqs", "get_url"), 0) == 2, 10)  # none yet
+        b = Node(s3_server, bucket, B, prefix, bell=True, provisioned=False)
+        assert b.doorbell is not None and b.doorbell.unknown_for > 0  # it lists while a learns of its queue
+        b.side.start()
+        started = time.monotonic()
+        for n in range(20):
+            a.side.send(udp(A, B, f"after {n}".encode()))
+            if wait_until(lambda: a.side.stats.requests.get(("sqs", "send"), 0) >= 1, 0.5):
+                break
+        print(f"rung {time.monotonic() - started:.1f} s after its queue was made")
+        assert a.side.stats.requests.get(("sqs", "send"), 0) >= 1
+        assert wait_until(lambda: len(b.side.delivered) == n + 2, 10), (n, b.side.delivered, b.side.stats.dropped)
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
 
 
 def test_a_receiver_that_was_away_catches_up_by_listing(s3_server, bucket, prefix):

@@ -104,9 +104,12 @@ def test_under_slowdown_the_request_rate_falls_instead_of_hammering(behind_proxy
 def test_a_doorbell_that_fails_leaves_the_receiver_listening_by_listing(s3_server, bucket, fault_proxy):
     from agent.metrics import Stats
     from agent.transport import Guard, open_doorbell
+    from agent.transport.sqs import QUEUE_ATTRIBUTES, queue_name
 
+    s3_server.sqs_client().create_queue(QueueName=queue_name("faulty/", B), Attributes=QUEUE_ATTRIBUTES)
     guard = Guard(Stats())
     doorbell = open_doorbell(fault_proxy.endpoint_url, "us-east-1", guard, B, "faulty/")
+    assert doorbell.unknown_for == 0  # made beforehand: it waits on bells from the start
     fault_proxy.error500(ops=Op.SQS)  # its queue was found; every SQS request fails from now on
     a = Side(s3_server.endpoint_url, bucket, A, key_prefix="faulty/").start(receive=False)
     b = Side(s3_server.endpoint_url, bucket, B, key_prefix="faulty/", doorbell=doorbell, guard=guard).start()

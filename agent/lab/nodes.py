@@ -19,6 +19,9 @@ from agent.lab.hostile import HostileObjects
 from agent.lab.namespaces import Namespace, remove_orphaned_namespaces
 from agent.lab.server import LabError, S3Server, stop_process
 from agent.lab.traffic import DemoTraffic, Service, UdpEcho
+from agent.transport.sqs import QUEUE_ATTRIBUTES, queue_name
+
+ROLES = ("local", "peer")
 
 STARTED = re.compile(r"^hoshino-agent: (?!error:)", re.MULTILINE)
 """The line an agent prints once its device is up."""
@@ -62,7 +65,9 @@ class Lab:
             self.server.start()
             self.server.create_bucket(self.bucket)
             self.sqs.start()
-            for role in ("local", "peer"):
+            if self.wakeup == "sqs":
+                self.provision_queues()
+            for role in ROLES:
                 self.namespaces[role] = Namespace(role)
         except BaseException:
             self.close()
@@ -87,6 +92,13 @@ class Lab:
         self.sqs.stop()
         for log in self._logs:
             log.unlink(missing_ok=True)
+
+    def provision_queues(self) -> None:
+        """Each node's doorbell queue, made before its agent starts, as deploy/terraform makes them (an
+        agent that has to make its own listens by listing for a minute, until its senders know of it)."""
+        sqs = self.sqs.sqs_client()
+        for role in ROLES:
+            sqs.create_queue(QueueName=queue_name("", self.address(role)), Attributes=QUEUE_ATTRIBUTES)
 
     def address(self, role: str) -> ipaddress.IPv6Address:
         return self.local_address if role == "local" else self.peer_address

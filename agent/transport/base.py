@@ -94,6 +94,9 @@ class Bell:
 class Doorbell(Protocol):
     """Tells a receiver which objects were just put for it, so it need not list its inbox to find them."""
 
+    unknown_for: float
+    """Seconds for which senders may not ring this node yet (its queue was just made): listen by listing."""
+
     def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> bool:
         """Tell destination's node about objects put (or being put) into its inbox; False if it has no doorbell."""
         ...

@@ -24,8 +24,10 @@ LONG_POLL = 20
 QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": "60", "ReceiveMessageWaitTimeSeconds": str(LONG_POLL),
                     "VisibilityTimeout": "30"}
 """A queue the node creates for itself: bells are worthless after a minute (SQS's shortest retention)."""
-MISSING_QUEUE_TTL = 60.0
-"""How long a destination without a queue (a polling node) is not rung before asking again."""
+MISSING_QUEUE_RECHECK = (1.0, 60.0)
+"""A destination without a queue (a polling node, or one still starting) is asked again after 1 s,
+then twice as long each time up to a minute: a node that starts just after its peer asked is rung
+within a second or two, and one that polls costs a request a minute while it is sent to."""
 DELETE_WITHIN = 1
 """Seconds of long poll while received bells wait to be deleted (their visibility timeout is 30 s)."""
 SILENCE = 600.0
@@ -91,7 +93,9 @@ class SqsDoorbell:
         self.key_prefix = key_prefix
         self.name = queue_name(key_prefix, address)
         self.url = ""
-        self._urls: dict[ipaddress.IPv6Address, tuple[str, float]] = {}
+        self.unknown_for = 0.0
+        self._urls: dict[ipaddress.IPv6Address, tuple[str, float, float]] = {}
+        """Destination -> (queue URL or '' for none, when to ask again if none, the wait before that)."""
         self._lock = threading.Lock()
         self._deleter = ThreadPoolExecutor(1, thread_name_prefix="hoshino-bell-delete")
         self._closing = False
@@ -117,6 +121,7 @@ class SqsDoorbell:
                     raise
                 self.url = self.guard.call("sqs", "create", lambda: self.client.create_queue(
                     QueueName=self.name, Attributes=QUEUE_ATTRIBUTES)["QueueUrl"], attempts=2)
+                self.unknown_for = MISSING_QUEUE_RECHECK[1]  # senders that found none ask again within this
         except StoreError as error:
             raise DoorbellError(f"SQS queue {self.name}: {error}") from None
 
@@ -138,8 +143,10 @@ class SqsDoorbell:
                 self._silent_until = time.monotonic() + SILENCE
                 raise
             url = ""
+        first, longest = MISSING_QUEUE_RECHECK
+        wait = min(longest, cached[2] * 2) if cached is not None else first
         with self._lock:
-            self._urls[destination] = (url, time.monotonic() + MISSING_QUEUE_TTL)
+            self._urls[destination] = (url, time.monotonic() + wait, wait)
         return url
 
     def ring(self, destination: ipaddress.IPv6Address, bells: Sequence[Bell]) -> bool:
