@@ -39,7 +39,7 @@ def publish(events: EventQueue, rate: int, seconds: float, done: threading.Event
             events.publish(StatsSampled(
                 now, "running", 0.001, False, sent // 2, sent * 52, sent // 2, sent * 52, ops,
                 {}, {"put": 0.009, "get": 0.009, "list": 0.01, "delete": 0.007}, {}, {}, 0, events.dropped, 0,
-                requests=requests, dollars={key: n * PRICES[key] for key, n in requests.items()},
+                requests=requests, dollars={f"s3.{op}": PRICES.requests("s3", op, n) for op, n in ops.items()},
                 nat_dollars=0.045 * (now - start) / 3600 + 0.045 * sent * 104 / 1e9))
             next_stats += 0.25
         time.sleep(slice_)

@@ -22,6 +22,7 @@ from agent.events import (
     Verdict,
 )
 from agent.prices import DEFAULT_PRESET, load_prices
+from agent.recent import CarriedObject
 
 LOCAL = "fd5e:59b8:f71d:9a3e::a"
 PEER = "fd5e:59b8:f71d:9a3e::b"
@@ -272,6 +273,10 @@ class ReplayNode:
             self._stopped.set()
         self.calls.append("stop")
         self.events.publish(NodeStopped(END + 1))
+
+    def recent_objects(self) -> list[CarriedObject]:
+        """The synthetic run carries no objects of its own: the inspector lists only its bucket."""
+        return []
 
     def faster(self) -> None:
         self._set(max(FASTEST, self.interval / 2), "faster")
