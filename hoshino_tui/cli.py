@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config import Config, ConfigError, add_arguments, config_from_args
 from agent.events import EventQueue
@@ -19,6 +20,9 @@ from agent.recording import Recorder, RecordingError, RecordingQueue
 from .app import HoshinoApp
 from .bucket import StoreLike
 from .controls import NodeControl
+
+if TYPE_CHECKING:
+    from agent.lab.replay import RecordingNode
 
 USAGE_HINT = """\
 hoshino-tui needs a bucket, the demo or a recording:
@@ -141,6 +145,19 @@ def _run(app: HoshinoApp, *closers: Callable[[], None]) -> int:
     return 0
 
 
+def replay_app(path: Path, speed: float = 1.0, *, pcap_dir: Path = Path("."), config: Config | None = None,
+               store_factory: Callable[[], StoreLike] | None = None) -> tuple[HoshinoApp, RecordingNode]:
+    """The dashboard over a recording played back, on the recording's clock: --replay, and the
+    screenshots and snapshot tests, which play the demo's recording at speed 0. Without store_factory
+    the inspector shows only what the recorded node carried."""
+    from agent.lab.replay import RecordingNode
+
+    node = RecordingNode(path, EventQueue(), speed)
+    app = HoshinoApp(node.events, lambda: node, config=config, store_factory=store_factory, clock=node.clock,
+                     pcap_dir=pcap_dir)
+    return app, node
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the dashboard; return the exit status."""
     parser = build_parser()
@@ -148,14 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.record is not None and (args.inspect or args.replay):
         parser.error("--record records a running node: use it with --demo or --bucket")
     if args.replay is not None:
-        from agent.lab.replay import RecordingNode
-
-        events = EventQueue()
         try:
-            node = RecordingNode(args.replay, events, args.speed)
+            app, _ = replay_app(args.replay, args.speed, pcap_dir=args.pcap_dir)
         except RecordingError as error:
             parser.exit(2, f"hoshino-tui: error: {error}\n")
-        app = HoshinoApp(events, lambda: node, clock=node.clock, pcap_dir=args.pcap_dir)
         return _run(app)
     if args.demo:
         if missing := [name for name in LAB_MODULES if importlib.util.find_spec(name) is None]:

@@ -10,11 +10,11 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from agent.config import Config
-from agent.events import EventQueue
 from agent.lab.replay import RecordingNode, waiting_objects
 from agent.recording import Playback
 from agent.transport import MemoryBucket
 from hoshino_tui.app import HoshinoApp
+from hoshino_tui.cli import replay_app
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.object_table import ObjectTable
 
@@ -26,12 +26,8 @@ RECORDING = ROOT / "tests" / "data" / "demo.jsonl.gz"
 
 def replay() -> tuple[HoshinoApp, RecordingNode]:
     """The dashboard over the recorded demo played at once, with the objects it last sent still waiting."""
-    events = EventQueue()
-    node = RecordingNode(RECORDING, events, speed=0)
     store = MemoryBucket(objects=waiting_objects(RECORDING))
-    app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"), store_factory=lambda: store,
-                     clock=node.clock)
-    return app, node
+    return replay_app(RECORDING, speed=0, config=Config(bucket="hoshino-lab"), store_factory=lambda: store)
 
 
 async def until(pilot: Pilot[None], condition: object, what: str) -> None:

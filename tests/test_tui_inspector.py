@@ -8,18 +8,19 @@ from typing import Any
 
 import dpkt
 from pilot_helpers import wait_for
+from recorded_app import DEMO, replayed_app
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from agent import wire
 from agent.config import Config
-from agent.events import EventQueue
 from agent.lab import S3Server
 from agent.lab.recorded import LOCAL, PEER, echo, sample_packets
-from agent.lab.replay import RecordingNode, waiting_objects
+from agent.lab.replay import RecordingNode
 from agent.recording import Playback
 from agent.transport import MemoryBucket, open_bucket
 from hoshino_tui.app import HoshinoApp
+from hoshino_tui.cli import replay_app
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.hex_view import HexView
 from hoshino_tui.widgets.layer_tree import LayerTree
@@ -27,7 +28,6 @@ from hoshino_tui.widgets.object_table import ObjectTable
 
 SIZE = (140, 44)
 PREFIX = "t/"
-DEMO = Path(__file__).parent / "data" / "demo.jsonl.gz"
 RECORDED = sum(1 for _ in Playback(DEMO))
 
 
@@ -222,14 +222,6 @@ async def test_an_object_delivered_before_it_was_read_is_not_a_failure(
         assert not [n for n in app._notifications if n.severity == "error"]
 
 
-def replay_app(store: MemoryBucket | None = None) -> tuple[HoshinoApp, RecordingNode]:
-    events = EventQueue()
-    node = RecordingNode(DEMO, events, speed=0)
-    app = HoshinoApp(events, lambda: node, config=Config(bucket="hoshino-lab"),
-                     store_factory=(lambda: store) if store else None, clock=node.clock)
-    return app, node
-
-
 async def open_inspector(pilot: Pilot[None], node: RecordingNode) -> InspectorScreen:
     await wait_for(pilot, lambda: node.published == RECORDED)
     await pilot.press("i")
@@ -242,8 +234,7 @@ async def open_inspector(pilot: Pilot[None], node: RecordingNode) -> InspectorSc
 
 
 async def test_what_the_node_carried_is_listed_beside_the_bucket_and_filtered() -> None:
-    store = MemoryBucket(objects=waiting_objects(DEMO))
-    app, node = replay_app(store)
+    app, node = replayed_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_inspector(pilot, node)
         table = screen.query_one(ObjectTable)
@@ -283,7 +274,7 @@ async def test_nothing_selected_is_said_in_both_panes() -> None:
 
 
 async def test_at_80_by_24_the_tree_and_the_dump_share_the_width() -> None:
-    app, node = replay_app()
+    app, node = replay_app(DEMO, speed=0)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_inspector(pilot, node)
         tree, hex_view = screen.query_one(LayerTree), screen.query_one(HexView)
@@ -294,7 +285,7 @@ async def test_at_80_by_24_the_tree_and_the_dump_share_the_width() -> None:
 
 
 def test_inspector_snapshot(snap_compare: Any) -> None:
-    app, node = replay_app(MemoryBucket(objects=waiting_objects(DEMO)))
+    app, node = replayed_app()
 
     async def settle(pilot: Pilot[None]) -> None:
         screen = await open_inspector(pilot, node)

@@ -131,6 +131,7 @@ class DashboardScreen(Screen[None]):
     def on_stats_updated(self, message: StatsUpdated) -> None:
         view = message.view
         self._stats_seen = True
+        self._tick()  # the uptime keeps pace with a replay played faster than the clock ticks
         self.query_one(S3Pane).show(view)
         self.query_one(TrafficPane).show(view)
         self.query_one(CostPane).show(view.cost)
