@@ -95,12 +95,13 @@ def datagram(source: ipaddress.IPv6Address, lab: Lab, text: bytes) -> bytes:
     return ip6(source, lab.local_address, segment, dpkt.ip.IP_PROTO_UDP)
 
 
-def dropped(lab: Lab) -> dict[str, float]:
+def dropped(lab: Lab, counter: str = "hoshino_dropped_packets_total") -> dict[str, float]:
+    """The local node's counts by reason, of dropped packets or of another counter labelled by reason."""
     with inside(lab.namespaces["local"].name):
         page = lab_traffic.fetch_metrics(lab.local_address)
     counts = {}
     for line in page.splitlines():
-        if line.startswith("hoshino_dropped_packets_total{"):
+        if line.startswith(counter + "{"):
             counts[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
     return counts
 
@@ -185,6 +186,25 @@ def test_every_attack_is_dropped_with_its_reason_and_the_genuine_object_still_ar
         # The stale one lies below the listing window: the sweep (once a minute) refuses it; it is never delivered.
     finally:
         listener.close()
+
+
+def test_a_member_cannot_speak_for_another_through_its_own_agent(sealed):
+    """The local node's kernel holds a second address (another member's): what it sends from there is
+    refused by the local agent before it is sealed or PUT, while its own traffic still flows."""
+    lab, _ = sealed
+    namespace = lab.namespaces["local"].name
+    added = run_in(namespace, "ip", "-6", "addr", "add", f"{MEMBER}/128", "dev", "hoshino0", "nodad")
+    assert added.returncode == 0, added.stderr
+    refused = lambda: dropped(lab, "hoshino_ignored_packets_total").get("foreign_source", 0)  # noqa: E731
+    before = refused()
+    with inside(namespace), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+        sock.bind((str(MEMBER), 0))
+        for n in range(3):
+            sock.sendto(f"as {MEMBER} {n}".encode(), (str(lab.peer_address), 7))
+    assert wait_until(lambda: refused() >= before + 3, 10), dropped(lab, "hoshino_ignored_packets_total")
+    result = run_in(namespace, "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "5", str(lab.peer_address),
+                    timeout=60)
+    assert "3 packets transmitted, 3 received" in result.stdout, result.stdout
 
 
 def test_keys_rotate_and_the_peers_file_reloads_without_a_restart(sealed, tmp_path):
