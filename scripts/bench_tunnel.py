@@ -146,9 +146,10 @@ def _cpu_or_zero(pid: int) -> float:
 
 
 def busy_groups(lab: Lab, agents: Mapping[str, subprocess.Popen[bytes]]) -> dict[str, list[int]]:
-    """The agents and the S3 server, whose CPU time says where a scenario's time went."""
+    """The agents, the S3 server and the SQS server, whose CPU time says where a scenario's time went."""
     server = [lab.server.process.pid] if lab.server.process else []
-    return {"agents": [process.pid for process in agents.values()], "server": server}
+    sqs = [lab.sqs.process.pid] if lab.sqs.process else []
+    return {"agents": [process.pid for process in agents.values()], "server": server, "sqs": sqs}
 
 
 def add_busy(total: dict[str, float], busy: Busy) -> None:
@@ -721,8 +722,9 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
             (f"ping {kind}: loss %", "{:.1f}", at(f"ping_{kind}", "loss_percent")),
             (f"ping {kind}: p50 / floor_rtt", "{:.2f}", at(f"ping_{kind}", "p50_over_floor")),
             (f"ping {kind}: p99 / floor_rtt", "{:.2f}", at(f"ping_{kind}", "p99_over_floor")),
-            (f"ping {kind}: S3 requests per ping", "{:.1f}", at(f"ping_{kind}", "requests_per_ping")),
+            (f"ping {kind}: requests per ping (S3 + SQS)", "{:.1f}", at(f"ping_{kind}", "requests_per_ping")),
             (f"ping {kind}: S3 server CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "server")),
+            (f"ping {kind}: SQS server CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "sqs")),
             (f"ping {kind}: agents CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "agents")),
         ]
     table += [
@@ -732,6 +734,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
         ("iperf3: TCP max cwnd KiB", "{:,.0f}", at("iperf", "tcp_max_cwnd_kib")),
         ("dropped packets (iperf3)", "{:.0f}", at("iperf", "dropped_packets")),
         ("iperf3: S3 server CPU %", "{:.0f}", at("iperf", "cpu_percent", "server")),
+        ("iperf3: SQS server CPU %", "{:.0f}", at("iperf", "cpu_percent", "sqs")),
         ("iperf3: agents CPU %", "{:.0f}", at("iperf", "cpu_percent", "agents")),
     ]
     operations = sorted({op for figures in report["variants"].values()
