@@ -224,6 +224,8 @@ class Ingress:
             self._error_backoff = 0.0
             if bells:
                 busy_until = self.clock() + CATCH_UP_BUSY
+                if self.heartbeat.manual and not self.heartbeat.wait(stop):
+                    return  # a heartbeat held by hand paces the doorbell too: objects wait in the bucket
                 self.offer_bells(bells)
 
     def _back_off(self, stop: threading.Event) -> None:

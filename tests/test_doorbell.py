@@ -92,6 +92,31 @@ def test_a_ring_wakes_the_receiver_which_fetches_without_listing(s3_server, buck
         b.close()
 
 
+def test_a_heartbeat_held_slower_by_hand_paces_the_doorbell_too(s3_server, bucket, prefix):
+    """The dashboard's `s` key: rung objects wait in the bucket for a held beat, for the inspector to see."""
+    a = Node(s3_server, bucket, A, prefix, bell=True)
+    b = Node(s3_server, bucket, B, prefix, bell=True)
+    a.side.start(receive=False)
+    b.side.start()
+    try:
+        assert wait_until(lambda: b.side.stats.s3_ops["list"] >= 1, 10)  # its first listing, then its queue
+        while b.side.heartbeat.interval < 1.0:
+            b.side.heartbeat.slower()
+        sent = udp(A, B, b"held")
+        started = time.monotonic()
+        a.side.send(sent)
+        assert wait_until(lambda: a.side.stats.requests.get(("sqs", "send"), 0) >= 1, 10)
+        time.sleep(0.5)
+        assert b.side.delivered == []  # rung, and still waiting in the bucket
+        assert wait_until(lambda: b.side.delivered == [sent], 10)
+        waited = time.monotonic() - started
+        print(f"held {b.side.heartbeat.interval:.1f} s: delivered after {waited:.2f} s")
+        assert waited >= b.side.heartbeat.interval * 0.9
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_destination_without_a_queue_is_not_rung_and_still_receives_by_polling(s3_server, bucket, prefix):
     a = Node(s3_server, bucket, A, prefix, bell=True)
     b = Node(s3_server, bucket, B, prefix, bell=False)  # polls: it has no queue
