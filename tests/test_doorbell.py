@@ -7,6 +7,7 @@ import ipaddress
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,52 +70,51 @@ def prefix() -> str:
     return f"bell{secrets.token_hex(3)}/"
 
 
-def test_a_ring_wakes_the_receiver_which_fetches_without_listing(s3_server, bucket, prefix):
+@pytest.fixture
+def rung(s3_server, bucket, prefix) -> Iterator[tuple[Node, Node]]:
+    """A sends, B waits on its doorbell, its first listing done: from then on only bells wake it."""
     a = Node(s3_server, bucket, A, prefix, bell=True)
     b = Node(s3_server, bucket, B, prefix, bell=True)
     a.side.start(receive=False)
     b.side.start()
     try:
         assert wait_until(lambda: b.side.stats.s3_ops["list"] >= 1, 10)  # its first listing, then its queue
-        time.sleep(0.5)
-        lists_before = b.side.stats.s3_ops["list"]
-        sent = [udp(A, B, f"rung {n}".encode()) for n in range(5)]
-        for data in sent:
-            started = time.monotonic()
-            a.side.send(data)
-            assert wait_until(lambda data=data: data in b.side.delivered, 10)
-            print(f"rung and delivered in {(time.monotonic() - started) * 1000:.0f} ms")
-        assert b.side.delivered == sent
-        assert b.side.stats.s3_ops["list"] == lists_before  # not one LIST: the bells said where to look
-        assert a.side.stats.requests[("sqs", "send")] >= 5
+        yield a, b
     finally:
         a.close()
         b.close()
 
 
-def test_a_heartbeat_held_slower_by_hand_paces_the_doorbell_too(s3_server, bucket, prefix):
-    """The dashboard's `s` key: rung objects wait in the bucket for a held beat, for the inspector to see."""
-    a = Node(s3_server, bucket, A, prefix, bell=True)
-    b = Node(s3_server, bucket, B, prefix, bell=True)
-    a.side.start(receive=False)
-    b.side.start()
-    try:
-        assert wait_until(lambda: b.side.stats.s3_ops["list"] >= 1, 10)  # its first listing, then its queue
-        while b.side.heartbeat.interval < 1.0:
-            b.side.heartbeat.slower()
-        sent = udp(A, B, b"held")
+def test_a_ring_wakes_the_receiver_which_fetches_without_listing(rung):
+    a, b = rung
+    time.sleep(0.5)
+    lists_before = b.side.stats.s3_ops["list"]
+    sent = [udp(A, B, f"rung {n}".encode()) for n in range(5)]
+    for data in sent:
         started = time.monotonic()
-        a.side.send(sent)
-        assert wait_until(lambda: a.side.stats.requests.get(("sqs", "send"), 0) >= 1, 10)
-        time.sleep(0.5)
-        assert b.side.delivered == []  # rung, and still waiting in the bucket
-        assert wait_until(lambda: b.side.delivered == [sent], 10)
-        waited = time.monotonic() - started
-        print(f"held {b.side.heartbeat.interval:.1f} s: delivered after {waited:.2f} s")
-        assert waited >= b.side.heartbeat.interval * 0.9
-    finally:
-        a.close()
-        b.close()
+        a.side.send(data)
+        assert wait_until(lambda data=data: data in b.side.delivered, 10)
+        print(f"rung and delivered in {(time.monotonic() - started) * 1000:.0f} ms")
+    assert b.side.delivered == sent
+    assert b.side.stats.s3_ops["list"] == lists_before  # not one LIST: the bells said where to look
+    assert a.side.stats.requests[("sqs", "send")] >= 5
+
+
+def test_a_heartbeat_held_slower_by_hand_paces_the_doorbell_too(rung):
+    """The dashboard's `s` key: rung objects wait in the bucket for a held beat, for the inspector to see."""
+    a, b = rung
+    while b.side.heartbeat.interval < 1.0:
+        b.side.heartbeat.slower()
+    sent = udp(A, B, b"held")
+    started = time.monotonic()
+    a.side.send(sent)
+    assert wait_until(lambda: a.side.stats.requests.get(("sqs", "send"), 0) >= 1, 10)
+    time.sleep(0.5)
+    assert b.side.delivered == []  # rung, and still waiting in the bucket
+    assert wait_until(lambda: b.side.delivered == [sent], 10)
+    waited = time.monotonic() - started
+    print(f"held {b.side.heartbeat.interval:.1f} s: delivered after {waited:.2f} s")
+    assert waited >= b.side.heartbeat.interval * 0.9
 
 
 def test_a_destination_without_a_queue_is_not_rung_and_still_receives_by_polling(s3_server, bucket, prefix):
