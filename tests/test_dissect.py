@@ -1,4 +1,5 @@
-"""agent.dissect: layers, field values, and field offsets that point at the right bytes."""
+"""agent.dissect: layers, field values, field offsets that point at the right bytes, and the one-line
+summary that agrees with the tree for any packet."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import struct
 
 import dpkt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from agent import packets
 from agent.dissect import Dissection, dissect
 from agent.lab.recorded import LOCAL, PEER, echo, router_solicitation, tcp, udp
 
@@ -133,3 +137,63 @@ def test_payload_length_beyond_packet_is_reported() -> None:
     packet[4:6] = struct.pack("!H", 200)
     decoded = dissect(bytes(packet))
     assert any("payload length says 200" in problem for problem in decoded.problems)
+
+
+# The packet table's one-liner and the inspector's tree: one decoder, so for any packet they agree.
+
+FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
+"""TCP's flag bits, lowest first, as the header holds them."""
+ICMP6_NAMES = {1: "destination-unreachable", 2: "packet-too-big", 128: "echo-request", 129: "echo-reply",
+               133: "router-solicitation", 135: "neighbor-solicitation"}
+SOURCE, DESTINATION = ipaddress.IPv6Address(LOCAL), ipaddress.IPv6Address(PEER)
+
+
+@st.composite
+def generated_packets(draw: st.DrawFn) -> tuple[bytes, dict[str, object]]:
+    """A TCP, UDP or ICMPv6 packet built byte by byte (no decoder involved), perhaps behind a
+    hop-by-hop header, and what it holds."""
+    kind = draw(st.sampled_from(["TCP", "UDP", "ICMPv6"]))
+    payload = draw(st.binary(max_size=48))
+    ports = (draw(st.integers(0, 65535)), draw(st.integers(0, 65535)))
+    truth: dict[str, object] = {"protocol": kind, "ports": ports}
+    if kind == "TCP":
+        flags = draw(st.integers(0, 255))
+        truth["flags"] = [name for bit, name in enumerate(FLAG_NAMES) if flags & (1 << bit)]
+        upper = struct.pack("!HHIIBBHHH", *ports, draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)),
+                            5 << 4, flags, draw(st.integers(0, 65535)), 0, 0) + payload
+        number = 6
+    elif kind == "UDP":
+        upper, number = struct.pack("!HHHH", *ports, 8 + len(payload), 0) + payload, 17
+    else:
+        icmp_type = draw(st.sampled_from(sorted(ICMP6_NAMES)))
+        truth["type"] = ICMP6_NAMES[icmp_type]
+        upper = struct.pack("!BBH", icmp_type, draw(st.integers(0, 255)), 0) + draw(st.binary(min_size=20, max_size=48))
+        number = 58
+    if draw(st.booleans()):  # hop-by-hop options: one PadN of four bytes
+        upper, number = struct.pack("!BBBB4x", number, 0, 1, 4) + upper, 0
+    header = struct.pack("!IHBB", 6 << 28, len(upper), number, 64) + SOURCE.packed + DESTINATION.packed
+    return header + upper, truth
+
+
+@settings(max_examples=300, deadline=None)
+@given(generated_packets())
+def test_the_one_line_summary_and_the_layer_tree_agree(generated: tuple[bytes, dict[str, object]]) -> None:
+    data, truth = generated
+    line = packets.seen(data, "out", "", "sent")  # what the packet table shows
+    tree = dissect(data)  # what the inspector and the detail screen show
+    upper = tree.layer(str(truth["protocol"]))
+    assert line.protocol == tree.protocol == truth["protocol"]
+    ip = tree.layer("IPv6")
+    assert (line.source, line.destination) == (ip.field("Source").value, ip.field("Destination").value) \
+        == (str(SOURCE), str(DESTINATION))
+    if truth["protocol"] in ("TCP", "UDP"):
+        ports = (upper.field("Source port").value, upper.field("Destination port").value)
+        assert ports == truth["ports"]
+        assert line.summary.startswith(f"{truth['protocol']} {ports[0]}->{ports[1]} ")
+    if truth["protocol"] == "TCP":
+        shown = line.summary.split("[", 1)[1].split("]", 1)[0]
+        in_tree = upper.field("Flags").text.split("[", 1)[1].rstrip("]")
+        assert shown == in_tree == ",".join(truth["flags"])  # type: ignore[arg-type]
+    if truth["protocol"] == "ICMPv6":
+        assert upper.field("Type").text.endswith(f"({truth['type']})")
+        assert line.summary.startswith(f"ICMPv6 {truth['type']}")
