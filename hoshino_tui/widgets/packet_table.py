@@ -206,18 +206,17 @@ class PacketTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _follow(self) -> None:
-        """Scroll to the newest row, now and again once the new size is laid out: forced, so it holds
-        before the first layout too, and repeated, as a scroll made before a layout is clamped to the
-        size that was."""
+        """Scroll to the newest row. Forced, so it holds before the first layout too: the scroll
+        position is clamped to the new size once the size is known."""
         if not self.paused:
             self.scroll_to(y=len(self._rows) + 1, animate=False, force=True, immediate=True)
-            self.call_after_refresh(self._follow_laid_out)
+            self.call_after_refresh(self._show_scroll_position)
 
-    def _follow_laid_out(self) -> None:
-        if not self.paused:
-            self.scroll_to(y=len(self._rows) + 1, animate=False, force=True, immediate=True)
-            if self.show_vertical_scrollbar:  # a scrollbar shown after the scroll was made missed it
-                self.vertical_scrollbar.position = self.scroll_y
+    def _show_scroll_position(self) -> None:
+        """A scrollbar that appears only after the scroll was made (rows that came before the
+        layout) starts at the top: tell it where the view is."""
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.position = self.scroll_y
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout = None
