@@ -16,6 +16,7 @@ DEFAULT_NETWORK = "fd5e:59b8:f71d:9a3e::/64"
 DEFAULT_MTU = 53049
 DEFAULT_INTERFACE = "hoshino0"
 DEFAULT_METRICS = "[::]:8081"
+DEFAULT_STATE_DIR = "/var/lib/hoshino"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m)?\s*$")
 _UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}
@@ -150,6 +151,8 @@ class Config:
     """This node's private key: when set, every object is sealed and unsealed objects are dropped."""
     peers_file: str | None = None
     """The peers file (TOML): the only nodes whose objects are accepted, and their public keys."""
+    state_dir: str | None = DEFAULT_STATE_DIR
+    """Where the keys this node delivered are kept across restarts (agent.journal); None keeps them in memory."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,9 @@ FLAGS = [
          "this node's private key (make one: hoshino-agent genkey PATH); seals every object, needs --peers"),
     Flag("--peers", "HOSHINO_PEERS", "PATH",
          "peers file: each peer's address and public key, in TOML; needs --key-file"),
+    Flag("--state-dir", "HOSHINO_STATE_DIR", "DIR",
+         f"where the keys of delivered objects are kept, so a restarted node delivers none twice, or 'off' "
+         f"(default {DEFAULT_STATE_DIR})", DEFAULT_STATE_DIR),
 ]
 
 
@@ -270,4 +276,5 @@ def config_from_args(args: argparse.Namespace) -> Config:
         prices=args.prices,
         key_file=args.key_file or None,
         peers_file=args.peers or None,
+        state_dir=None if args.state_dir in ("", "off") else args.state_dir,
     )

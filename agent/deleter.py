@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import random
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 from agent.metrics import Stats
@@ -15,41 +14,36 @@ DELETE_ATTEMPTS = 3
 """Single deletes of one key, each after the bucket answered and refused, before it is given up."""
 TRANSIENT = ("unreachable", "timeout", "throttled", "connection")
 """Failures of the service as a whole: the batch waits and is tried again, no key is blamed."""
-GIVEN_UP_KEPT = 65536
 BACKOFF_MAX = 5.0
 Report = Callable[[str], None]
 Deleted = Callable[[list[str]], None]
+GivenUp = Callable[[str], None]
 
 
 class Deleter:
     """A queue of handled keys and the thread that deletes them.
 
     A batch the bucket refuses (an error for the whole request, or errors for some keys) falls back
-    to deleting its keys one by one; a key that cannot be deleted after DELETE_ATTEMPTS is given up:
-    remembered, counted and reported once, so one bad key never holds the others back. When the
+    to deleting its keys one by one; a key that cannot be deleted after DELETE_ATTEMPTS is given up
+    (the ledger remembers it), counted and reported once, so one bad key never holds the others back. When the
     service is down the batch waits with backoff instead: nobody's fault, no key is blamed.
     """
 
     def __init__(self, bucket: Bucket, stats: Stats, report: Report | None = None,
-                 deleted: Deleted | None = None) -> None:
+                 deleted: Deleted | None = None, given_up: GivenUp | None = None) -> None:
         self.bucket = bucket
         self.stats = stats
         self._report = report
         self._deleted = deleted
+        self._given_up = given_up
         self._queue: queue.Queue[str] = queue.Queue()
         self._tries: dict[str, int] = {}
-        self._given_up: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._reported = False
         self._backoff = 0.0
 
     def put(self, key: str) -> None:
         """Queue a handled key for deletion."""
         self._queue.put(key)
-
-    def given_up(self, key: str) -> bool:
-        """True for a key that could not be deleted: a listing shows it, nobody should handle it again."""
-        with self._lock:
-            return key in self._given_up
 
     @property
     def waiting(self) -> int:
@@ -101,12 +95,10 @@ class Deleter:
 
     def _give_up(self, key: str, why: str) -> None:
         self._tries.pop(key, None)
-        with self._lock:
-            first = not self._given_up
-            self._given_up[key] = None
-            while len(self._given_up) > GIVEN_UP_KEPT:
-                self._given_up.popitem(last=False)
+        if self._given_up is not None:
+            self._given_up(key)
         self.stats.undeletable_object()
+        first, self._reported = not self._reported, True
         if first and self._report is not None:
             self._report(f"cannot delete {key!r} ({why}): given up after {DELETE_ATTEMPTS} tries; "
                          "the bucket's lifecycle rule will remove it, and it is never handled again")

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
@@ -21,6 +22,7 @@ from agent.egress import Egress, EgressSettings
 from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
 from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress, IngressSettings
+from agent.journal import Journal, JournalError, journal_name
 from agent.prices import PriceError, load_prices
 from agent.recent import CarriedObject, RecentObjects
 from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, make_doorbell, open_bucket
@@ -82,6 +84,7 @@ class Node:
         self.doorbell: Doorbell | None = None
         self.sealed: SealedTunnel | None = None
         self._egress: Egress | None = None
+        self._journal: Journal | None = None
 
     # Controls, safe from any thread.
     def faster(self) -> None:
@@ -151,12 +154,16 @@ class Node:
                 sealer = Sealer.from_files(config.key_file, config.peers_file, self.address, config.key_prefix)
             except (KeyFileError, PeersError) as error:
                 raise NodeError(str(error)) from None
-            self.sealed = SealedTunnel(sealer, config.max_age + 2 * SKEW)
+            self.sealed = SealedTunnel(sealer)
         self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard)
         try:
             self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
         except StoreError as error:
             raise NodeError(f"bucket {config.bucket!r}: {error}") from None
+        try:
+            self._journal = self._open_journal()
+        except JournalError as error:
+            raise NodeError(str(error)) from None
         try:
             self._tun = Tun(config.interface, config.netns)
             netconf.configure(config.interface, self.address, config.network, config.mtu, config.netns)
@@ -180,8 +187,8 @@ class Node:
                             skew=SKEW),
             doorbell=self.doorbell, publish=publish, recent=self.recent,
             opener=self.sealed.open if self.sealed else None,
-            replayed=self.sealed.replayed if self.sealed else None,
             report=lambda message: self._notice("warning", message),
+            journal=self._journal,
         )
         egress = Egress(
             self.bucket, self.stats, self.heartbeat,
@@ -216,6 +223,13 @@ class Node:
         thread = threading.Thread(target=guarded, args=(self._stop,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _open_journal(self) -> Journal | None:
+        """The file of delivered keys, one per inbox, under --state-dir (none when it is off)."""
+        config = self.config
+        if config.state_dir is None:
+            return None
+        return Journal(Path(config.state_dir) / journal_name(config.bucket, config.key_prefix, self.address))
 
     def _serve_metrics(self) -> None:
         listen = self.config.metrics_listen
@@ -305,6 +319,9 @@ class Node:
         if self._tun is not None:
             self._tun.close()
             self._tun = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         return problems
 
 

@@ -10,19 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-import ulid
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packets_factory import A, B, echo_request, tcp_syn, udp
 
 from agent import wire
+from agent.ledger import Claim, Ledger
 from agent.sealing import (
     OPEN_REASONS,
     SEALED_MAGIC,
     Peers,
     PeersError,
-    ReplayGuard,
     Sealer,
     SealError,
     encode_public_key,
@@ -298,103 +297,45 @@ def test_reloads_during_traffic_drop_nothing(tmp_path: Path):
     assert reloads > 0 and not failures
 
 
-# No replay
+# No replay: a sealed object opens under its own key only, and the ledger refuses a key it has handled
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def ulid_at(seconds: float) -> ulid.ULID:
-    return ulid.ULID.from_timestamp(seconds)
-
-
-def test_an_object_is_delivered_once():
-    clock = FakeClock()
-    guard = ReplayGuard(60, clock)
-    stamp = ulid_at(clock.now - 1)
-    assert guard.seen(A, stamp) is False
-    assert guard.seen(A, stamp) is True
-    assert guard.seen(A, stamp) is True
-    assert guard.seen(B, stamp) is False  # another sender's object that happens to share the ULID
+def test_sealing_and_the_ledger_deliver_at_most_once_however_often_put(a: Sealer, b: Sealer):
+    ledger = Ledger(60)
+    keys = wire.KeyMaker()
+    key = keys.make(B)
+    sealed = a.seal(key, udp())
+    delivered = 0
+    for attempt_key in (key, key, keys.make(B), f"{wire.inbox('', B)}{wire.parse_key(key).ulid}"):
+        if ledger.claim(attempt_key, time.time()) is not Claim.FETCH:
+            continue
+        try:
+            opened = b.open(attempt_key, sealed)
+        except SealError:
+            ledger.refused(attempt_key, time.time())
+            continue
+        if ledger.deliverable(attempt_key, opened.sender) == "":
+            delivered += 1
+    assert delivered == 1
 
 
-def test_what_leaves_the_window_is_stale_and_forgotten():
-    clock = FakeClock()
-    guard = ReplayGuard(60, clock)
-    stamp = ulid_at(clock.now)
-    assert not guard.stale(stamp) and guard.seen(A, stamp) is False
-    clock.now += 60
-    assert not guard.stale(stamp) and guard.seen(A, stamp) is True  # still inside: still remembered
-    clock.now += 0.01
-    assert guard.stale(stamp)
-    guard.seen(A, ulid_at(clock.now))
-    assert len(guard) == 1  # the old entry is gone, only the new one is held
+def test_of_threads_handed_the_same_keys_one_delivers_each():
+    ledger = Ledger(60)
+    keys = [f"k{n}" for n in range(2000)]
+    delivered: list[list[str]] = [[] for _ in range(4)]
 
-
-def test_too_far_in_the_future_is_stale_and_never_delivered():
-    clock = FakeClock()
-    guard = ReplayGuard(60, clock)
-    ahead = ulid_at(clock.now + 61)
-    assert guard.stale(ahead)
-    assert guard.seen(A, ahead) is True
-    assert len(guard) == 0
-
-
-def test_memory_is_bounded_by_the_window():
-    clock = FakeClock()
-    guard = ReplayGuard(10, clock)
-    for _ in range(5000):  # 100 objects a second for 50 seconds
-        clock.now += 0.01
-        assert guard.seen(A, ulid_at(clock.now)) is False
-    assert len(guard) <= 100 * 10 + 1
-
-
-def test_past_the_cap_objects_are_refused_not_risked():
-    clock = FakeClock()
-    guard = ReplayGuard(60, clock, max_entries=3)
-    stamps = [ulid_at(clock.now - i) for i in range(4)]
-    assert [guard.seen(A, s) for s in stamps] == [False, False, False, True]
-    assert guard.refused_full == 1
-
-
-def test_of_threads_handed_the_same_objects_one_delivers_each():
-    clock = FakeClock()
-    guard = ReplayGuard(60, clock)
-    stamps = [ulid_at(clock.now - i / 1000) for i in range(2000)]
-    delivered: list[list[ulid.ULID]] = [[] for _ in range(4)]
-
-    def deliver(mine: list[ulid.ULID]) -> None:
-        mine.extend(s for s in stamps if not guard.seen(A, s))
+    def deliver(mine: list[str]) -> None:
+        for key in keys:
+            if ledger.claim(key, time.time()) is Claim.FETCH and ledger.deliverable(key, A) == "":
+                mine.append(key)
 
     threads = [threading.Thread(target=deliver, args=(mine,)) for mine in delivered]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    together = [s for mine in delivered for s in mine]
-    assert sorted(together) == sorted(stamps)
-
-
-def test_sealing_and_the_guard_deliver_at_most_once_however_often_put(a: Sealer, b: Sealer):
-    guard = ReplayGuard(60)
-    keys = wire.KeyMaker()
-    key = keys.make(B)
-    sealed = a.seal(key, udp())
-    delivered = 0
-    for attempt_key in (key, key, keys.make(B), f"{wire.inbox('', B)}{wire.parse_key(key).ulid}"):
-        try:
-            opened = b.open(attempt_key, sealed)
-        except SealError:
-            continue
-        parsed = wire.parse_key(attempt_key)
-        if not guard.stale(parsed.ulid) and not guard.seen(opened.sender, parsed.ulid):
-            delivered += 1
-    assert delivered == 1
+    together = [key for mine in delivered for key in mine]
+    assert sorted(together) == sorted(keys)
 
 
 # Hostile bytes

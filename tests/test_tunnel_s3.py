@@ -13,9 +13,10 @@ from prometheus_client import generate_latest
 
 from agent import metrics, wire
 from agent.events import PacketSeen
+from agent.fetching import HOLD_LIMIT
 from agent.heartbeat import Heartbeat
-from agent.ingress import FETCH_ATTEMPTS, HOLD_LIMIT
 from agent.lab import S3Server, free_port, wait_until
+from agent.ledger import FETCH_ATTEMPTS
 from agent.transport import Bucket, StoreError, open_bucket
 
 

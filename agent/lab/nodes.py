@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,9 @@ class Lab:
         self.agents: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
         self._services: list[Service] = []
+        self.state = Path(tempfile.mkdtemp(prefix="hoshino-lab-state-"))
+        """Each node's --state-dir (a folder per role), removed with the lab: a node restarted in the lab
+        keeps what it delivered, as on a machine."""
 
     def __enter__(self) -> Lab:
         if os.geteuid() != 0:
@@ -92,6 +96,7 @@ class Lab:
         self.sqs.stop()
         for log in self._logs:
             log.unlink(missing_ok=True)
+        shutil.rmtree(self.state, ignore_errors=True)
 
     def provision_queues(self) -> None:
         """Each node's doorbell queue, made before its agent starts, as deploy/terraform makes them (an
@@ -114,6 +119,7 @@ class Lab:
             "slowest_poll": self.slowest_poll,
             "fastest_poll": self.fastest_poll,
             "sqs_endpoint_url": self.sqs.endpoint_url,
+            "state_dir": str(self.state / role),
         }
         if self.wakeup is not None:
             settings["wakeup"] = self.wakeup
@@ -133,7 +139,8 @@ class Lab:
         env: variables added to the agent's environment (its own credentials, say).
         """
         config = self.config(role)
-        environment = {**os.environ, **(env or {})}
+        # The state directory goes by the environment: an agent of an older checkout ignores it.
+        environment = {**os.environ, "HOSHINO_STATE_DIR": str(config.state_dir), **(env or {})}
         if code is not None:
             environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), environment.get("PYTHONPATH")]))
         log = Path(tempfile.mkstemp(prefix=f"hoshino-{role}-", suffix=".log")[1])

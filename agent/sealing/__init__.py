@@ -1,4 +1,4 @@
-"""Sealed objects: node keys, the peers file, sealing and opening bodies, and replay protection."""
+"""Sealed objects: node keys, the peers file, sealing and opening bodies."""
 
 from agent.sealing.header import OPEN_REASONS, SEALED_MAGIC, Header, SealError, is_sealed, parse_header
 from agent.sealing.keys import (
@@ -10,7 +10,6 @@ from agent.sealing.keys import (
     load_private_key,
 )
 from agent.sealing.peers import PeerKey, Peers, PeersError, PeerTable, load_peers, parse_peers
-from agent.sealing.replay import ReplayGuard
 from agent.sealing.sealer import Opened, Sealer
 
 __all__ = [
@@ -23,7 +22,6 @@ __all__ = [
     "PeerTable",
     "Peers",
     "PeersError",
-    "ReplayGuard",
     "SealError",
     "Sealer",
     "decode_public_key",

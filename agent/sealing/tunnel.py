@@ -1,4 +1,8 @@
-"""How the tunnel's loops use sealing: seal on the way out; open, and refuse replays, on the way in."""
+"""How the tunnel's loops use sealing: seal on the way out, open on the way in.
+
+Replays need nothing of their own here: a sealed object opens only under the key it was sealed for,
+and the receive path's ledger (agent.ledger) refuses a key it has handled, across restarts too.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,14 @@ import ipaddress
 from agent import wire
 from agent.sealing.header import SealError
 from agent.sealing.peers import PeerTable
-from agent.sealing.replay import ReplayGuard
 from agent.sealing.sealer import Sealer
 
 
 class SealedTunnel:
-    """A node's sealer and replay memory, with the failures the loops count (wire.WireError reasons)."""
+    """A node's sealer, with the failures the loops count (wire.WireError reasons)."""
 
-    def __init__(self, sealer: Sealer, window: float) -> None:
+    def __init__(self, sealer: Sealer) -> None:
         self.sealer = sealer
-        self.replays = ReplayGuard(window)
 
     def seal(self, object_key: str, body: bytes) -> bytes:
         """The sealed body to PUT under object_key; WireError('unknown_peer') for a destination with no key."""
@@ -32,10 +34,6 @@ class SealedTunnel:
         except SealError as error:
             raise wire.WireError(str(error), error.reason) from None
         return opened.sender, opened.body
-
-    def replayed(self, sender: ipaddress.IPv6Address, object_key: str) -> bool:
-        """True if this sender's object was delivered before, under this key or any other."""
-        return self.replays.seen(sender, wire.parse_key(object_key, self.sealer.key_prefix).ulid)
 
     def reload(self) -> PeerTable:
         """Read the peers file again; PeersError (the old peers kept) says what is wrong with it."""

@@ -1,0 +1,228 @@
+"""Discovery: learn which objects wait in the inbox, by listing on the heartbeat or from a doorbell.
+
+Listing does not wait for the GETs it starts. Each key found is claimed in the ledger first, so a
+key listed and rung at once, or listed twice while in flight, is fetched once. Keys refused by their
+form or age are refused here, unread.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from agent import wire
+from agent.delivery import Delivery
+from agent.fetching import Fetches
+from agent.heartbeat import Heartbeat
+from agent.inbox import Candidate, Inbox
+from agent.ledger import Claim, Ledger
+from agent.transport.base import Bell, Doorbell, ObjectInfo, StoreError
+
+LATE_ALLOWANCE = 2.0
+"""How far behind the oldest unfinished key a listing starts, so a PUT that finished late is found."""
+SWEEP_PERIOD = 60.0
+CATCH_UP_BUSY, CATCH_UP_IDLE = 60.0, 300.0
+"""With a doorbell: how often to list the inbox anyway, after recent traffic and when idle."""
+UNANNOUNCED = 10.0
+"""With a doorbell: how long to poll after sending to a node that cannot ring us back."""
+
+
+class Discovery:
+    """Finds this node's objects and starts fetching them, within the fetch budget."""
+
+    def __init__(self, inbox: Inbox, ledger: Ledger, fetches: Fetches, delivery: Delivery, heartbeat: Heartbeat,
+                 *, doorbell: Doorbell | None = None, warn: Callable[[str], None] | None = None) -> None:
+        self.inbox = inbox
+        self.ledger = ledger
+        self.fetches = fetches
+        self.delivery = delivery
+        self.heartbeat = heartbeat
+        self.doorbell = doorbell
+        self.warn = warn
+        self.clock = inbox.clock
+        self._deferred: float | None = None
+        self._resume: float | None = None
+        self._error_backoff = 0.0
+        self._next_sweep = 0.0
+        self._poll_until = 0.0
+
+    # The loops.
+
+    def run(self, stop: threading.Event) -> None:
+        if self.doorbell is None:
+            self._poll_loop(stop)
+        else:
+            self._bell_loop(stop, self.doorbell)
+
+    def _poll_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.poll_step(stop)
+
+    def poll_step(self, stop: threading.Event) -> None:
+        """Wait a beat, list, start fetching what is new; adapt the heartbeat to what was found."""
+        if not self.heartbeat.wait(stop):
+            return
+        if self.fetches.full:
+            self.heartbeat.skipped()
+            return
+        started = time.monotonic()
+        try:
+            found = self.poll()
+            if self.clock() >= self._next_sweep:
+                found = self.sweep() or found
+        except StoreError:
+            self._back_off(stop)
+            return
+        self._error_backoff = 0.0
+        self.heartbeat.poll_took(time.monotonic() - started)
+        if found:
+            self.heartbeat.found_work()
+        else:
+            self.heartbeat.found_nothing()
+
+    def expect_unannounced(self) -> None:
+        """This node sent to one that has no doorbell: its replies come unrung, so poll for a while."""
+        self._poll_until = self.clock() + UNANNOUNCED
+        self.heartbeat.expect_work()
+
+    def _bell_loop(self, stop: threading.Event, doorbell: Doorbell) -> None:
+        """Sleep on the doorbell; fetch what it rings; list the inbox now and then to catch what it missed.
+
+        While talking to a node that cannot ring (it polls), while the queue fails, and for a minute
+        after the queue was made (senders that found none may not ring it yet), poll on the heartbeat
+        instead; if the queue is gone for good, poll from then on.
+        """
+        busy_until = 0.0
+        self._poll_until = max(self._poll_until, self.clock() + doorbell.unknown_for)
+        while not stop.is_set():
+            if self.clock() < self._poll_until:
+                self.poll_step(stop)
+                continue
+            now = self.clock()
+            if now >= self._next_sweep:
+                try:
+                    self.sweep(period=CATCH_UP_BUSY if now < busy_until else CATCH_UP_IDLE)
+                except StoreError:
+                    self._back_off(stop)
+                    continue
+            try:
+                bells = doorbell.wait(max(0.0, self._next_sweep - self.clock()), stop)
+            except StoreError as error:
+                if error.kind in ("no_queue", "denied"):
+                    self._warn(f"the doorbell's queue cannot be used ({error}): polling from now on")
+                    self._poll_loop(stop)
+                    return
+                self._poll_until = self.clock() + UNANNOUNCED  # the queue fails: listen by listing
+                continue
+            self._error_backoff = 0.0
+            if bells:
+                busy_until = self.clock() + CATCH_UP_BUSY
+                if self.heartbeat.manual and not self.heartbeat.wait(stop):
+                    return  # a heartbeat held by hand paces the doorbell too: objects wait in the bucket
+                self.offer_bells(bells)
+
+    def _warn(self, message: str) -> None:
+        if self.warn is not None:
+            self.warn(message)
+
+    def _back_off(self, stop: threading.Event) -> None:
+        """Wait after a failed listing: doubling, jittered, never longer than the slowest poll, so the
+        node hears again within two slowest polls of the endpoint's return (the guard has retried
+        already, and holds every request back itself while the service throttles)."""
+        ceiling = self.heartbeat.slowest
+        self._error_backoff = min(ceiling, max(min(0.1, ceiling), self._error_backoff * 2))
+        self.heartbeat.found_nothing()
+        stop.wait(random.uniform(self._error_backoff / 2, self._error_backoff))
+
+    # Listing and bells.
+
+    def poll(self) -> bool:
+        """List the inbox from a little before the oldest unfinished key and start fetching what is new.
+
+        True when anything new was found. Starting LATE_ALLOWANCE before the oldest key not yet
+        handled finds an object whose PUT finished after later keys were handled; keys left
+        behind further back (ones that could not be deleted) are not listed again.
+        """
+        since = self.inbox.floor() if self._resume is None else self._resume - LATE_ALLOWANCE
+        listed = self.inbox.list_from(since)
+        found = self._offer(listed)
+        self._move_resume(listed)
+        return found
+
+    def sweep(self, period: float = SWEEP_PERIOD) -> bool:
+        """List the whole inbox (a few pages at a time): refuse what is stale, fetch what is not."""
+        self._next_sweep = self.clock() + period
+        return self._offer(self.inbox.sweep())
+
+    def offer_bells(self, bells: list[Bell]) -> None:
+        """Fetch the objects a doorbell rang, straight away: no listing needed."""
+        for bell in bells:
+            reason, sent_at = self.inbox.judge(bell.key, bell.size)
+            if reason == "bad_key":
+                self.delivery.drop_object("bad_bell", bell.key, f"a bell for {bell.key!r}")
+                continue
+            limit = min(max(0, bell.size), wire.MAX_OBJECT_BYTES)
+            if self._claim(Candidate(bell.key, sent_at, limit, rung=True), reason, bell.size) is False:
+                break  # the budget is spent: the next catch-up listing finds the rest
+
+    def _offer(self, listed: list[ObjectInfo]) -> bool:
+        """Start fetching the new objects of a listing, in key order, while the budget allows."""
+        found = False
+        self._deferred = None
+        for item in listed:
+            reason, sent_at = self.inbox.judge(item.key, item.size)
+            started = self._claim(Candidate(item.key, sent_at, item.size), reason, item.size)
+            if started is False:
+                self._deferred = sent_at
+                self.heartbeat.skipped()
+                return True
+            found = found or started is True
+        return found
+
+    def _claim(self, candidate: Candidate, reason: str, size: int) -> bool | None:
+        """Claim a key in the ledger and act: refuse it, fetch it, recheck it or queue its delete.
+
+        None when there was nothing to do (the key is in hand or done with); False when its GET
+        could not start for want of budget; True otherwise.
+        """
+        claim = self.ledger.claim(candidate.key, candidate.sent_at)
+        if claim is Claim.KNOWN:
+            return None
+        if claim is Claim.DELETE:
+            self.delivery.deleter.put(candidate.key)
+            return None
+        if claim is Claim.RECHECK:
+            candidate = Candidate(candidate.key, candidate.sent_at, 0, recheck=True)  # one byte tells
+        elif reason:
+            self.delivery.refuse(candidate.key, reason, candidate.sent_at, f"object of {size} bytes")
+            return True
+        if not self.fetches.start(candidate):
+            if claim is Claim.RECHECK:
+                self.ledger.recheck_done(candidate.key, put_again=False)
+            else:
+                self.ledger.release(candidate.key)
+            return False
+        return True
+
+    def _move_resume(self, listed: list[ObjectInfo]) -> None:
+        """Where the next listing starts: the oldest key not finished with, or past all that was listed."""
+        unfinished = [stamp for stamp in (self.fetches.unfinished_since(), self.ledger.failed_since(),
+                                          self._deferred) if stamp is not None]
+        if unfinished:
+            self._resume = min(unfinished)
+            return
+        # Keys from the future (refused) must not move the start past the present.
+        latest = self.clock() + self.inbox.skew
+        times = [stamp for item in listed if (stamp := _time_of(item.key, self.inbox.key_prefix)) is not None
+                 and stamp <= latest]
+        if times:
+            self._resume = max(times)
+
+
+def _time_of(key: str, key_prefix: str) -> float | None:
+    try:
+        return wire.parse_key(key, key_prefix).timestamp
+    except wire.WireError:
+        return None

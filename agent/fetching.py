@@ -1,0 +1,141 @@
+"""The fetch budget: GETs in parallel, objects held in key order until delivery takes them.
+
+Fetchers GET with a ranged read, never more than the object's announced size allows (plus one byte,
+to tell a larger object). Bytes and objects in flight are capped, so a poll that finds more than the
+budget holds leaves the rest for the next one. Delivery takes objects in key order, waiting at most
+HOLD_LIMIT for a slow one before it takes those behind it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from agent.inbox import Candidate
+from agent.transport.base import Bucket, StoreError
+
+HOLD_LIMIT = 0.5
+"""The longest a slow object holds back delivery of the objects behind it, in seconds."""
+RUNG_RETRIES = (0.005, 0.01, 0.02, 0.04, 0.08)
+"""Pauses before fetching a rung key again: its bell may arrive before its PUT completes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a GET gave: a body, nothing (the object is gone), or a failure."""
+
+    body: bytes | None
+    error: StoreError | None = None
+
+
+@dataclass(slots=True)
+class Pending:
+    """An object being fetched or waiting for its turn to be delivered."""
+
+    candidate: Candidate
+    started: float
+    future: Future[Fetched] = field(repr=False)
+
+
+def fetch(bucket: Bucket, candidate: Candidate) -> Fetched:
+    """GET at most the announced size plus one byte; a rung key is tried again while its PUT lands."""
+    pauses = RUNG_RETRIES if candidate.rung else ()
+    try:
+        body = bucket.get(candidate.key, candidate.limit)
+        for pause in pauses:
+            if body is not None:
+                break
+            time.sleep(pause)
+            body = bucket.get(candidate.key, candidate.limit)
+    except StoreError as error:
+        return Fetched(None, error)
+    return Fetched(body)
+
+
+class Fetches:
+    """Objects in flight, by key, within a budget of bytes and objects; one condition for all of it."""
+
+    def __init__(self, get: Callable[[Candidate], Fetched], workers: int, budget_bytes: int,
+                 max_in_flight: int) -> None:
+        self._get = get
+        self.budget_bytes = budget_bytes
+        self.max_in_flight = max_in_flight
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="hoshino-get")
+        self._changed = threading.Condition()
+        self._pending: dict[str, Pending] = {}
+        self._order: list[str] = []
+        self._reserved = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    @property
+    def full(self) -> bool:
+        """True while objects in flight hold the whole budget: the next poll would only wait."""
+        return self._reserved >= self.budget_bytes or len(self._pending) >= self.max_in_flight
+
+    def start(self, candidate: Candidate) -> bool:
+        """Start a GET unless the budget is spent; False when it is."""
+        with self._changed:
+            if self.full:
+                return False
+            self._reserved += max(candidate.limit, 1)
+            future = self._pool.submit(self._get, candidate)
+            self._pending[candidate.key] = Pending(candidate, time.monotonic(), future)
+            bisect.insort(self._order, candidate.key)
+        future.add_done_callback(self._fetched)
+        return True
+
+    def _fetched(self, _future: Future[Fetched]) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def unfinished_since(self) -> float | None:
+        """The send time of the oldest object still in flight, if any."""
+        with self._changed:
+            times = [pending.candidate.sent_at for pending in self._pending.values()]
+        return min(times) if times else None
+
+    def take(self, wait: float) -> Pending | None:
+        """The next object in key order that is fetched, waiting up to `wait` for one; it leaves the budget."""
+        deadline = time.monotonic() + wait
+        with self._changed:
+            while (pending := self._next_ready()) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(min(remaining, self._hold_remaining()) if self._pending else remaining)
+            del self._pending[pending.candidate.key]
+            self._order.remove(pending.candidate.key)
+            self._reserved -= max(pending.candidate.limit, 1)
+            return pending
+
+    def _next_ready(self) -> Pending | None:
+        """The first object in key order that is fetched, skipping ones held up longer than HOLD_LIMIT."""
+        now = time.monotonic()
+        for key in self._order:
+            pending = self._pending[key]
+            if pending.future.done():
+                return pending
+            if now - pending.started < HOLD_LIMIT:
+                return None
+        return None
+
+    def _hold_remaining(self) -> float:
+        """How long until the first unfinished object stops holding the others back."""
+        now = time.monotonic()
+        for key in self._order:
+            pending = self._pending[key]
+            if not pending.future.done():
+                return max(0.001, HOLD_LIMIT - (now - pending.started))
+        return HOLD_LIMIT
+
+    def shutdown(self) -> None:
+        """Cancel what has not started, wait for what has, and wake anyone waiting to take."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._changed:
+            self._changed.notify_all()
