@@ -53,7 +53,7 @@ class Delivery:
     def __init__(self, fetches: Fetches, ledger: Ledger, deleter: Deleter, write: Callable[[bytes], object],
                  stats: Stats, settings: IngressSettings, *, opener: wire.Opener | None = None,
                  publish: Publish | None = None, recent: RecentObjects | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 warn: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.fetches = fetches
         self.ledger = ledger
         self.deleter = deleter
@@ -63,7 +63,9 @@ class Delivery:
         self.opener = opener
         self.publish = publish
         self.recent = recent
+        self.warn = warn
         self.clock = clock
+        self._full_told: set[ipaddress.IPv6Address | None] = set()
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -135,6 +137,8 @@ class Delivery:
         self.deleter.put(key)
         if why_not:
             self._drop_packets(why_not, key, decoded.packets)
+            if why_not == "replay_memory_full":
+                self._tell_full(decoded.sender)
             return
         settings = self.settings
         for data in decoded.packets:
@@ -159,6 +163,14 @@ class Delivery:
         if self.recent is not None:
             plain = wire.encode(decoded.packets) if decoded.sealed else body
             self.recent.add(CarriedObject(self.clock(), "in", key, plain, decoded.sealed))
+
+    def _tell_full(self, sender: ipaddress.IPv6Address | None) -> None:
+        if sender in self._full_told or self.warn is None:
+            return
+        self._full_told.add(sender)
+        who = sender.compressed if sender is not None else "unsealed senders"
+        self.warn(f"{who}: more objects within the window than the replay memory holds for one sender "
+                  f"({self.ledger.delivered_per_sender:,}); its objects are refused until older ones age out")
 
     def _refuse_packets(self, reason: str, candidate: Candidate, datas: list[bytes]) -> None:
         self._drop_packets(reason, candidate.key, datas)

@@ -56,7 +56,7 @@ class Ingress:
         self.fetches = Fetches(functools.partial(fetch, bucket), settings.fetchers, settings.budget_bytes,
                                settings.max_in_flight)
         self.delivery = Delivery(self.fetches, self.ledger, self.deleter, write, stats, settings, opener=opener,
-                                 publish=publish, recent=recent, clock=clock)
+                                 publish=publish, recent=recent, warn=report, clock=clock)
         inbox = Inbox(bucket, settings.address, settings.key_prefix, max_age=settings.max_age, skew=settings.skew,
                       clock=clock)
         self.discovery = Discovery(inbox, self.ledger, self.fetches, self.delivery, heartbeat, doorbell=doorbell,

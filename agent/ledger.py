@@ -52,7 +52,7 @@ class Claim(enum.Enum):
     FETCH = "fetch"
     """New: fetch it (it is now claimed by the caller)."""
     RECHECK = "recheck"
-    """Handled and deleted, yet listed again: fetch a byte of it to tell a PUT again from an old listing."""
+    """Delivered and deleted, yet listed again: fetch a byte of it to tell a PUT again from an old listing."""
     DELETE = "delete"
     """Handled before a restart and still listed: queue its delete again, fetch nothing."""
     KNOWN = "known"
@@ -137,6 +137,12 @@ class Ledger:
                 del self._failed[key]
                 return Claim.FETCH
             if entry.state is State.DELETED:
+                if not entry.delivered:
+                    # Refused unopened and deleted: whatever is there now was PUT since. Judged afresh, so
+                    # a writer who guessed a sender's next key and PUT junk under it first blocks nothing.
+                    self._drop(key, entry)
+                    self._entries[key] = Entry(State.FETCHING, sent_at)
+                    return Claim.FETCH
                 entry.state = State.RECHECKING
                 return Claim.RECHECK
             if entry.state is State.HANDLED and not entry.delete_queued:

@@ -145,6 +145,18 @@ def test_refused_keys_are_bounded_oldest_first():
     assert book.claim("r0", clocks.wall) is Claim.FETCH
 
 
+def test_a_refused_key_deleted_and_put_again_is_judged_afresh():
+    """Junk PUT first under a key a sender will use must not make the sender's object a 'replay'."""
+    clocks = Clocks()
+    book = ledger(clocks)
+    book.claim("guessed", clocks.wall)
+    book.refused("guessed", clocks.wall)
+    assert book.claim("guessed", clocks.wall) is Claim.KNOWN  # its delete is on its way
+    book.deleted(["guessed"])
+    assert book.claim("guessed", clocks.wall) is Claim.FETCH
+    assert book.deliverable("guessed", A) == ""
+
+
 # The journal.
 
 
