@@ -29,6 +29,7 @@ unit: $(VENV)/.installed $(CHECKOV)
 bench: system $(VENV)/.installed
 	$(BIN)/python scripts/bench_tunnel.py
 	$(BIN)/python scripts/bench_tui.py
+	$(BIN)/python scripts/bench_ledger.py
 
 screenshots: $(VENV)/.installed
 	$(BIN)/python scripts/export_screenshots.py
