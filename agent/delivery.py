@@ -1,5 +1,7 @@
 """Delivery: what a fetched object becomes, packets written to the device or a counted reason why not.
 
+Its packets are written at the pace they were sent (agent.pacing), not as one burst.
+
 Every object ends here or in discovery's refusals, and either way the ledger records it handled
 and its delete is queued. A key is recorded delivered before its first packet is written, so no
 listing, bell or restart can have it written twice. Work per object is bounded and linear in its
@@ -8,6 +10,7 @@ size: the fixed 40-byte header of each packet is all that is read on the way.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 import time
@@ -21,6 +24,7 @@ from agent.fetching import Fetched, Fetches
 from agent.inbox import Candidate
 from agent.ledger import Ledger
 from agent.metrics import Stats
+from agent.pacing import Pacer
 from agent.recent import CarriedObject, RecentObjects
 
 Publish = Callable[[Event], None]
@@ -66,6 +70,7 @@ class Delivery:
         self.warn = warn
         self.clock = clock
         self._full_told: set[ipaddress.IPv6Address | None] = set()
+        self.pacer = Pacer(fetches.ready)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -75,6 +80,7 @@ class Delivery:
         """Deliver every object that may go now, in key order, waiting up to `wait` for one; how many."""
         delivered = 0
         while (pending := self.fetches.take(wait if not delivered else 0.0)) is not None:
+            self.stats.delivery_backlog = self.fetches.ready()
             if pending.future.cancelled():
                 self.ledger.release(pending.candidate.key)  # a stop cancelled its GET: fetched after a restart
             else:
@@ -141,7 +147,9 @@ class Delivery:
                 self._tell_full(decoded.sender)
             return
         settings = self.settings
-        for data in decoded.packets:
+        good: list[bytes] = []
+        offsets: list[float] | None = [] if decoded.offsets is not None else None
+        for index, data in enumerate(decoded.packets):
             try:
                 header = packets.parse_header(data)
             except packets.PacketError as error:
@@ -152,17 +160,24 @@ class Delivery:
             if reason:
                 self._drop_packets(reason, key, [data])
                 continue
-            try:
-                self.write(data)
-            except OSError:
-                self._drop_packets("device_error", key, [data])
-                continue
-            self.stats.ingressed(1, len(data))
-            if self.publish:
-                self.publish(packets.seen(data, "in", key, "delivered"))
+            good.append(data)
+            if offsets is not None and decoded.offsets is not None:
+                offsets.append(decoded.offsets[index])
+        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key)))
         if self.recent is not None:
             plain = wire.encode(decoded.packets) if decoded.sealed else body
             self.recent.add(CarriedObject(self.clock(), "in", key, plain, decoded.sealed))
+
+    def _write(self, key: str, data: bytes) -> None:
+        """One packet into the device, counted; a device that refuses it drops it."""
+        try:
+            self.write(data)
+        except OSError:
+            self._drop_packets("device_error", key, [data])
+            return
+        self.stats.ingressed(1, len(data))
+        if self.publish:
+            self.publish(packets.seen(data, "in", key, "delivered"))
 
     def _tell_full(self, sender: ipaddress.IPv6Address | None) -> None:
         if sender in self._full_told or self.warn is None:

@@ -56,7 +56,8 @@ class Outbox:
     """The packets waiting for one destination, and how its recent objects went."""
 
     destination: ipaddress.IPv6Address
-    waiting: deque[bytes] = field(default_factory=deque)
+    waiting: deque[tuple[float, bytes]] = field(default_factory=deque)
+    """(when it was read from the device, on the monotonic clock; the packet), oldest first."""
     waiting_bytes: int = 0
     in_flight: int = 0
     last_put: float = 0.0
@@ -68,16 +69,16 @@ class Outbox:
             return now
         return self.last_put + self.spacing
 
-    def take(self, bundle_bytes: int) -> list[bytes]:
-        """The oldest waiting packets, as many as one object holds."""
-        batch: list[bytes] = []
+    def take(self, bundle_bytes: int) -> list[tuple[float, bytes]]:
+        """The oldest waiting packets with their times, as many as one object holds."""
+        batch: list[tuple[float, bytes]] = []
         size = 0
         while self.waiting and len(batch) < wire.MAX_BUNDLE_PACKETS:
-            if batch and size + len(self.waiting[0]) > bundle_bytes:
+            if batch and size + len(self.waiting[0][1]) > bundle_bytes:
                 break
-            data = self.waiting.popleft()
-            batch.append(data)
-            size += len(data)
+            item = self.waiting.popleft()
+            batch.append(item)
+            size += len(item[1])
         self.waiting_bytes -= size
         return batch
 
@@ -168,7 +169,7 @@ class Egress:
             if outbox is None:
                 outbox = self._outboxes[header.destination] = Outbox(header.destination)
             if not full:
-                outbox.waiting.append(data)
+                outbox.waiting.append((time.monotonic(), data))
                 outbox.waiting_bytes += len(data)
                 self._waiting_packets += 1
                 self._waiting_bytes += len(data)
@@ -208,7 +209,7 @@ class Egress:
         if self._ringers is not None:
             self._ringers.shutdown(wait=True)
 
-    def _due_batches(self, now: float) -> list[tuple[Outbox, list[bytes]]]:
+    def _due_batches(self, now: float) -> list[tuple[Outbox, list[tuple[float, bytes]]]]:
         """Take the batches that may leave now; called with the lock held."""
         batches = []
         settings = self.settings
@@ -221,7 +222,7 @@ class Egress:
                 continue
             batch = outbox.take(settings.bundle_bytes)
             self._waiting_packets -= len(batch)
-            self._waiting_bytes -= sum(len(data) for data in batch)
+            self._waiting_bytes -= sum(len(data) for _, data in batch)
             outbox.in_flight += 1
             outbox.last_put = now
             self._in_flight += 1
@@ -236,10 +237,15 @@ class Egress:
                 soonest = min(soonest, max(0.0005, outbox.due(now, self.settings.bundle_bytes) - now))
         return soonest
 
-    def _put(self, outbox: Outbox, batch: list[bytes]) -> None:
-        """PUT one object (ringing its destination's doorbell alongside), count it, report its packets."""
+    def _put(self, outbox: Outbox, timed: list[tuple[float, bytes]]) -> None:
+        """PUT one object (ringing its destination's doorbell alongside), count it, report its packets.
+
+        A bundle carries each packet's offset from the first as it was read from the device, so the
+        receiver delivers them at that pace rather than as one burst (agent.pacing)."""
         key = self.keys.make(outbox.destination)
-        plain = wire.encode(batch)
+        first = timed[0][0]
+        batch = [data for _, data in timed]
+        plain = wire.encode(batch, [when - first for when, _ in timed])
         verdict: Verdict = "sent"
         reason = ""
         try:

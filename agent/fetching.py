@@ -94,6 +94,11 @@ class Fetches:
         with self._changed:
             self._changed.notify_all()
 
+    def ready(self) -> int:
+        """Objects fetched and waiting for delivery to take them: the delivery backlog."""
+        with self._changed:
+            return sum(1 for pending in self._pending.values() if pending.future.done())
+
     def unfinished_since(self) -> float | None:
         """The send time of the oldest object still in flight, if any."""
         with self._changed:

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from agent import __version__
 from agent.heartbeat import Heartbeat
+from agent.pacing import Paced
 
 READ_OPERATIONS = ("get", "list", "head")
 WRITE_OPERATIONS = ("put", "delete")
@@ -41,6 +42,12 @@ class Stats:
         self.bytes_in = 0
         self.packets_read = 0
         self.undeletable = 0
+        self.pace: Counter[str] = Counter()
+        """Packets delivered 'paced' (at the pace they were sent) or 'at_once'."""
+        self.pace_rate = 0.0
+        """The pace the last paced object was delivered at, in packets per second."""
+        self.delivery_backlog = 0
+        """Objects fetched and waiting for their turn to be delivered, when delivery last took one."""
         self.requests: Counter[tuple[str, str]] = Counter()
         self.errors: Counter[tuple[str, str, str]] = Counter()
         self.dollars: dict[tuple[str, str], float] = {}
@@ -64,6 +71,14 @@ class Stats:
         """One packet read from the device: it will be egressed, ignored or dropped, exactly once."""
         with self._lock:
             self.packets_read += 1
+
+    def delivered_paced(self, paced: Paced) -> None:
+        """How one object's packets went into the device (agent.pacing)."""
+        with self._lock:
+            self.pace["paced"] += paced.paced
+            self.pace["at_once"] += paced.at_once
+            if paced.rate:
+                self.pace_rate = paced.rate
 
     def undeletable_object(self) -> None:
         with self._lock:
@@ -121,6 +136,9 @@ class Stats:
                 "dollars": dict(self.dollars),
                 "dropped": dict(self.dropped),
                 "ignored": dict(self.ignored),
+                "pace": dict(self.pace),
+                "pace_rate": self.pace_rate,
+                "delivery_backlog": self.delivery_backlog,
             }
 
 
@@ -152,6 +170,15 @@ class NodeCollector(Collector):
             for reason, count in sorted(counts.items()):
                 family.add_metric([reason], count)
             yield family
+        pace = CounterMetricFamily("hoshino_delivered_packets", "Packets written into the device at the pace "
+                                   "they were sent, or at once.", labels=["pace"])
+        for how in ("paced", "at_once"):
+            pace.add_metric([how], data["pace"].get(how, 0))
+        yield pace
+        yield GaugeMetricFamily("hoshino_delivery_pace_packets_per_second", "The pace the latest paced object "
+                                "was delivered at.", value=data["pace_rate"])
+        yield GaugeMetricFamily("hoshino_delivery_backlog_objects", "Objects fetched and waiting for their turn "
+                                "to be delivered.", value=data["delivery_backlog"])
         requests = data["requests"]
         for stem, names, doc in (
             ("s3_read_operations", READ_OPERATIONS, "S3 read requests, by operation."),

@@ -18,8 +18,11 @@ import ulid
 # A bundle starts with this magic: 'H' (0x48) is never the first byte of an IPv6 packet
 # (version nibble 4), so a reader tells the formats apart from the first bytes.
 BUNDLE_MAGIC = b"HSB1"
+PACED_BUNDLE_MAGIC = b"HSB2"
 SEALED_MAGIC = b"HSS1"
 _LENGTH = struct.Struct("!I")
+_PACED_ENTRY = struct.Struct("!II")
+"""A paced bundle's entry header: the packet's length, and its offset from the first, in microseconds."""
 MAX_OBJECT_BYTES = 16 << 20
 """Objects larger than this are refused unread, and no GET reads more: no sender writes one."""
 MAX_BUNDLE_PACKETS = 4096
@@ -91,14 +94,22 @@ def ulid_floor(seconds: float) -> str:
     return str(ulid.ULID.from_bytes(milliseconds.to_bytes(6, "big") + bytes(10)))
 
 
-def encode(packets: list[bytes]) -> bytes:
-    """One packet is stored raw; several become a bundle."""
+def encode(packets: list[bytes], offsets: list[float] | None = None) -> bytes:
+    """One packet is stored raw; several become a bundle, a paced one (bundle-v2) when each packet's
+    offset in seconds from the first is given, so the receiver can deliver them at the pace they came."""
     if not packets:
         raise WireError("nothing to encode")
     if len(packets) > MAX_BUNDLE_PACKETS:
         raise WireError(f"{len(packets)} packets: a bundle holds at most {MAX_BUNDLE_PACKETS}")
     if len(packets) == 1:
         return packets[0]
+    if offsets is not None:
+        parts = [PACED_BUNDLE_MAGIC]
+        for packet, offset in zip(packets, offsets, strict=True):
+            micros = min(max(0, round(offset * 1_000_000)), 0xFFFFFFFF)
+            parts.append(_PACED_ENTRY.pack(len(packet), micros))
+            parts.append(packet)
+        return b"".join(parts)
     parts = [BUNDLE_MAGIC]
     for packet in packets:
         parts.append(_LENGTH.pack(len(packet)))
@@ -111,23 +122,35 @@ def _raw(body: bytes) -> list[bytes]:
 
 
 def _bundle(body: bytes) -> list[bytes]:
-    """Split a bundle: linear in its size, at most MAX_BUNDLE_PACKETS packets."""
+    return _entries(body, _LENGTH)[0]
+
+
+def _paced_bundle(body: bytes) -> list[bytes]:
+    return _entries(body, _PACED_ENTRY)[0]
+
+
+def _entries(body: bytes, entry: struct.Struct) -> tuple[list[bytes], list[float]]:
+    """Split a bundle into its packets and their offsets in seconds (all 0 in bundle-v1): linear in
+    its size, at most MAX_BUNDLE_PACKETS packets. Offsets are as the sender wrote them: whoever
+    paces by them bounds them."""
     packets: list[bytes] = []
-    offset = len(BUNDLE_MAGIC)
-    while offset < len(body):
+    offsets: list[float] = []
+    position = len(BUNDLE_MAGIC)  # either magic: both are 4 bytes
+    while position < len(body):
         if len(packets) == MAX_BUNDLE_PACKETS:
             raise WireError(f"bundle holds more than {MAX_BUNDLE_PACKETS} packets", "too_many_packets")
-        if offset + _LENGTH.size > len(body):
-            raise WireError(f"bundle truncated at byte {offset}")
-        (length,) = _LENGTH.unpack_from(body, offset)
-        offset += _LENGTH.size
-        if length == 0 or offset + length > len(body):
-            raise WireError(f"bundle entry of {length} bytes overruns the object at byte {offset}")
-        packets.append(body[offset:offset + length])
-        offset += length
+        if position + entry.size > len(body):
+            raise WireError(f"bundle truncated at byte {position}")
+        length, *micros = entry.unpack_from(body, position)
+        position += entry.size
+        if length == 0 or position + length > len(body):
+            raise WireError(f"bundle entry of {length} bytes overruns the object at byte {position}")
+        packets.append(body[position:position + length])
+        offsets.append(micros[0] / 1_000_000 if micros else 0.0)
+        position += length
     if not packets:
         raise WireError("empty bundle")
-    return packets
+    return packets, offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +166,13 @@ class Format:
 FORMATS = (
     Format("raw-ipv6", lambda body: bool(body) and body[0] >> 4 == 6, _raw),
     Format("bundle-v1", lambda body: body.startswith(BUNDLE_MAGIC), _bundle),
+    Format("bundle-v2", lambda body: body.startswith(PACED_BUNDLE_MAGIC), _paced_bundle),
     Format("sealed-v1", lambda body: body.startswith(SEALED_MAGIC), None),
 )
 
 
 def body_format(body: bytes) -> str:
-    """Name the format of an object body: 'raw-ipv6', 'bundle-v1', 'sealed-v1' or 'unknown'."""
+    """Name the format of an object body: 'raw-ipv6', 'bundle-v1', 'bundle-v2', 'sealed-v1' or 'unknown'."""
     for candidate in FORMATS:
         if candidate.recognise(body):
             return candidate.name
@@ -167,6 +191,8 @@ class Decoded:
     format: str
     packets: list[bytes]
     sender: ipaddress.IPv6Address | None = None
+    offsets: list[float] | None = None
+    """Each packet's offset in seconds from the first, as its sender saw them (a paced bundle only)."""
 
     @property
     def sealed(self) -> bool:
@@ -187,11 +213,14 @@ def decode(body: bytes, key: str = "", opener: Opener | None = None) -> Decoded:
         plain = _split(inner)
         if plain.format == "sealed-v1":
             raise WireError("a sealed body inside a sealed body")
-        return Decoded(f"sealed-v1/{plain.format}", plain.packets, sender)
+        return Decoded(f"sealed-v1/{plain.format}", plain.packets, sender, plain.offsets)
     return _split(body)
 
 
 def _split(body: bytes) -> Decoded:
+    if body.startswith(PACED_BUNDLE_MAGIC):
+        packets, offsets = _entries(body, _PACED_ENTRY)
+        return Decoded("bundle-v2", packets, offsets=offsets)
     for candidate in FORMATS:
         if candidate.recognise(body):
             if candidate.split is None:

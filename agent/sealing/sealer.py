@@ -85,7 +85,7 @@ class Sealer:
         or body this node never writes.
         """
         key = wire.parse_key(object_key, self.key_prefix)
-        if wire.body_format(body) not in ("raw-ipv6", "bundle-v1"):
+        if wire.body_format(body) not in ("raw-ipv6", "bundle-v1", "bundle-v2"):
             raise ValueError("only a raw IPv6 packet or a bundle is sealed")
         table = self.peers.table
         recipient = self._recipient_key(table, key.destination)

@@ -1,0 +1,85 @@
+"""Paced delivery: a bundle's packets go into the device at about the pace they were sent, as a link's would.
+
+A bundle carries everything a flow sent while the previous object was on its way (up to 100 ms of
+it); written at once, a few hundred datagrams land on an application's socket together and a default
+receive buffer (~200 KB) overflows. So the receiver replays the gaps the sender saw (bundle-v2 keeps
+each packet's offset from the first), within bounds a sender cannot stretch:
+- the offsets are made non-decreasing, and one object's packets are spread over PACE_LIMIT at most
+  (longer spans are compressed, never waited out), so a sender cannot hold the node;
+- gaps shorter than MIN_GAP are not slept (a sleep costs about that much), those packets go together;
+- as soon as another object is fetched and waiting behind this one, the rest goes at once: pacing
+  never makes delivery fall behind what arrives, and never delays later objects by more than
+  PACE_LIMIT, well within the in-order hold (agent.fetching.HOLD_LIMIT).
+Nothing here reads a packet: the pacing costs a sender's bytes nothing more to check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+PACE_LIMIT = 0.2
+"""The longest one object's packets are spread over, in seconds: twice a dense flow's spacing."""
+MIN_GAP = 0.001
+"""Gaps shorter than this are not slept: the packets go together."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Paced:
+    """How one object went into the device: packets written at their pace, at once (not paced, or
+    caught up because another object was waiting), and that pace in packets per second (0: none)."""
+
+    paced: int
+    at_once: int
+    rate: float
+
+
+def schedule(offsets: Sequence[float], limit: float = PACE_LIMIT) -> list[float]:
+    """When each packet is due, in seconds after the first: the sender's offsets, non-decreasing,
+    compressed to fit within limit."""
+    due: list[float] = []
+    latest = 0.0
+    for offset in offsets:
+        latest = max(latest, offset if offset == offset else 0.0)  # NaN counts as no gap
+        due.append(latest)
+    span = due[-1] if due else 0.0
+    if span > limit:
+        due = [moment * limit / span for moment in due]
+    return due
+
+
+class Pacer:
+    """Writes an object's packets at their recorded pace unless others wait behind it."""
+
+    def __init__(self, waiting_behind: Callable[[], int], *, limit: float = PACE_LIMIT,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self.waiting_behind = waiting_behind
+        self.limit = limit
+        self.sleep = sleep
+        self.clock = clock
+
+    def write(self, items: Sequence[T], offsets: Sequence[float] | None, write: Callable[[T], object]) -> Paced:
+        """Write each item, waiting between them as the offsets say (None: all at once)."""
+        if offsets is None or len(items) < 2:
+            for item in items:
+                write(item)
+            return Paced(0, len(items), 0.0)
+        due = schedule(offsets, self.limit)
+        start = self.clock()
+        slept = False
+        stopped_at = len(items)
+        for index, (item, moment) in enumerate(zip(items, due, strict=True)):
+            if stopped_at == len(items) and (gap := start + moment - self.clock()) >= MIN_GAP:
+                if self.waiting_behind():
+                    stopped_at = index  # another object is ready: catch up rather than fall behind
+                else:
+                    self.sleep(gap)
+                    slept = True
+            write(item)
+        paced = stopped_at if slept else 0
+        took = self.clock() - start
+        return Paced(paced, len(items) - paced, paced / took if paced and took > 0 else 0.0)
