@@ -60,6 +60,10 @@ class StatsSampled:
     """What a NAT gateway would have charged for the same traffic over the same time."""
     wakeup: str = "poll"
     """How the node learns of new objects: "poll" (LIST on a heartbeat) or "sqs" (a doorbell)."""
+    pace_rate: float = 0.0
+    """The pace, in packets per second, the latest paced object was delivered at (0: none yet)."""
+    delivery_backlog: int = 0
+    """Objects fetched and waiting for their turn to be delivered."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,6 +272,7 @@ class Node:
             dollars={f"{service}.{op}": n for (service, op), n in data["dollars"].items()},
             nat_dollars=self.prices.nat_gateway(hours, data["bytes_in"] + data["bytes_out"]),
             wakeup="sqs" if self.doorbell is not None else "poll",
+            pace_rate=data["pace_rate"], delivery_backlog=data["delivery_backlog"],
         )
 
     def _sample_loop(self, stop: threading.Event) -> None:

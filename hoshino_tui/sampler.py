@@ -120,6 +120,8 @@ class StatsView:
     """Polls skipped because the receive pipeline was full: 0 on a healthy node."""
     events_dropped: int
     waiting_egress: int
+    pace_rate: float
+    """The pace the latest paced object was delivered at, in packets per second."""
     samples: int
     cost: CostView
 
@@ -170,7 +172,8 @@ class StatsModel:
             traffic={name: _series(s) for name, s in self._traffic.items()},
             dropped=dict(last.dropped), ignored=dict(last.ignored),
             missed_beats=last.missed_beats, events_dropped=last.events_dropped,
-            waiting_egress=last.waiting_egress, samples=self._samples, cost=self._cost(last),
+            waiting_egress=last.waiting_egress, pace_rate=last.pace_rate, samples=self._samples,
+            cost=self._cost(last),
         )
 
     def _cost(self, last: StatsSampled) -> CostView:

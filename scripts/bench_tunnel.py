@@ -422,7 +422,8 @@ def ping(lab: Lab, interval: float, count: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def iperf_server(lab: Lab, port: int) -> Iterator[None]:
-    """iperf3 -s for one test, listening on the peer's address inside its namespace."""
+    """iperf3 -s for one test, listening on the peer's address inside its namespace (for a UDP test too:
+    its control connection is TCP, and its UDP socket keeps the default receive buffer)."""
     namespace = lab.namespaces["peer"].name
     process = subprocess.Popen(
         ["ip", "netns", "exec", namespace, "iperf3", "-s", "-1", "-B", str(lab.peer_address), "-p", str(port)],
@@ -477,6 +478,32 @@ def iperf(
     }
 
 
+def udp_receive_errors(lab: Lab) -> int:
+    """The peer's kernel's count of UDP datagrams dropped for want of room in a socket's receive buffer."""
+    snmp = run_in(lab.namespaces["peer"].name, "cat", "/proc/net/snmp6").stdout
+    return sum(int(line.split()[1]) for line in snmp.splitlines() if line.startswith("Udp6RcvbufErrors"))
+
+
+def iperf_udp(lab: Lab, mbit_s: float, seconds: float) -> dict[str, Any]:
+    """iperf3 -u at a given rate, 1,400-byte datagrams, default socket buffers: what the application lost."""
+    with iperf_server(lab, IPERF_PORT):
+        errors_before = udp_receive_errors(lab)
+        result = run_in(lab.namespaces["local"].name, "iperf3", "-6", "-J", "-u", "-b", f"{mbit_s:g}M",
+                        "-l", "1400", "-c", str(lab.peer_address), "-p", str(IPERF_PORT), "-t", f"{seconds:g}",
+                        "--connect-timeout", "10000", timeout=seconds + 90)
+        errors = udp_receive_errors(lab) - errors_before
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"iperf3 -u printed no JSON: {result.stderr.strip()[-300:]}") from None
+    if "error" in report:
+        raise RuntimeError(f"iperf3 -u: {report['error']}")
+    total = report["end"]["sum"]
+    return {"offered_mbit_s": mbit_s, "lost_percent": total.get("lost_percent"),
+            "jitter_ms": total.get("jitter_ms"), "packets": total.get("packets"),
+            "lost_packets": total.get("lost_packets"), "rcvbuf_errors": errors}
+
+
 def ping_after_outage(lab: Lab, seconds: float) -> float | None:
     """Stop the S3 server for a while, start it again; seconds until a ping gets through (None: not in 60 s)."""
     lab.server.stop()
@@ -507,6 +534,9 @@ class Plan:
     outage_seconds: float
     scenarios: list[str]
     congestion: str | None
+    udp_rates: tuple[float, ...] = (8.0, 20.0, 40.0)
+    """Offered rates of the UDP scenario, in Mbit/s."""
+    udp_seconds: float = 8.0
 
 
 @dataclass
@@ -519,6 +549,7 @@ class Results:
     iperf: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     idle: dict[str, list[tuple[float, Counters]]] = field(default_factory=dict)
     outage: dict[str, list[float | None]] = field(default_factory=dict)
+    udp: dict[str, dict[float, list[dict[str, Any]]]] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -597,6 +628,10 @@ class Bench:
             run = iperf(self.lab, agents, self.plan.iperf_seconds, self.plan.congestion)
             run["raw_mb_s"] = raw
             results.iperf.setdefault(name, []).append(run)
+        elif scenario == "udp":
+            for rate in self.plan.udp_rates:
+                results.udp.setdefault(name, {}).setdefault(rate, []).append(
+                    iperf_udp(self.lab, rate, self.plan.udp_seconds))
         elif scenario == "idle":
             # Idle is after the heartbeat has backed off to its slowest, and after a doorbell node's
             # catch-up listings, once a minute for a minute after traffic, have backed off too.
@@ -670,6 +705,13 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
                 "tcp_max_cwnd_kib": _median_of(run["tcp_max_cwnd_kib"] for run in runs),
                 "cpu_percent": _cpu_percent(busy),
             }
+        for rate, udp_runs in results.udp.get(variant.name, {}).items():
+            mine[f"udp_{rate:g}"] = {
+                "lost_percent": _median_of(run["lost_percent"] for run in udp_runs),
+                "jitter_ms": _median_of(run["jitter_ms"] for run in udp_runs),
+                "rcvbuf_errors": sum(run["rcvbuf_errors"] for run in udp_runs),
+                "runs": udp_runs,
+            }
         slices = results.idle.get(variant.name, [])
         if slices:
             seconds = sum(length for length, _ in slices)
@@ -688,6 +730,11 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             mine["outage_recovery_seconds"] = results.outage[variant.name]
         report["variants"][variant.name] = mine
     return report
+
+
+def _sum_of(figures: dict[str, Any], scope: str, key: str) -> float | None:
+    values = [value for value in figures.get(scope, {}).get(key, []) if value is not None]
+    return sum(values) if values else None
 
 
 def _median_of(values: Iterable[float | None]) -> float | None:
@@ -732,11 +779,20 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
         ("iperf3 / raw pipeline just before", "{:.2f}", at("iperf", "over_raw_pipeline")),
         ("iperf3: TCP mean RTT ms", "{:.0f}", at("iperf", "tcp_mean_rtt_ms")),
         ("iperf3: TCP max cwnd KiB", "{:,.0f}", at("iperf", "tcp_max_cwnd_kib")),
+        ("iperf3: TCP retransmissions", "{:.0f}", lambda figures: _sum_of(figures, "iperf", "retransmits")),
         ("dropped packets (iperf3)", "{:.0f}", at("iperf", "dropped_packets")),
         ("iperf3: S3 server CPU %", "{:.0f}", at("iperf", "cpu_percent", "server")),
         ("iperf3: SQS server CPU %", "{:.0f}", at("iperf", "cpu_percent", "sqs")),
         ("iperf3: agents CPU %", "{:.0f}", at("iperf", "cpu_percent", "agents")),
     ]
+    rates = sorted({float(key[4:]) for figures in report["variants"].values() for key in figures
+                    if key.startswith("udp_")})
+    for rate in rates:
+        table += [
+            (f"UDP {rate:g} Mbit/s: loss %", "{:.2f}", at(f"udp_{rate:g}", "lost_percent")),
+            (f"UDP {rate:g} Mbit/s: jitter ms", "{:.1f}", at(f"udp_{rate:g}", "jitter_ms")),
+            (f"UDP {rate:g} Mbit/s: receiver's Udp6RcvbufErrors", "{:.0f}", at(f"udp_{rate:g}", "rcvbuf_errors")),
+        ]
     operations = sorted({op for figures in report["variants"].values()
                          for op in {**figures.get("iperf", {}).get("requests_per_gb", {}),
                                     **figures.get("idle", {}).get("requests_per_node_day", {})}})
@@ -817,8 +873,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sealed-variant", metavar="NAME=ARGS", action="append", default=[],
                         type=functools.partial(parse_variant, sealed=True),
                         help="a variant of this checkout with these flags and sealing on (keys made for it)")
-    parser.add_argument("--scenarios", default="endpoint,ping,iperf,idle,outage",
+    parser.add_argument("--scenarios", default="endpoint,ping,iperf,udp,idle,outage",
                         help="which scenarios to run, comma-separated (default: all)")
+    parser.add_argument("--udp-rates", default="8,20,40", metavar="MBIT[,MBIT]",
+                        help="offered rates of the UDP scenario, in Mbit/s (default 8,20,40)")
     parser.add_argument("--tcp-congestion", metavar="NAME",
                         help="iperf3's TCP congestion control, e.g. cubic (default: the system's)")
     parser.add_argument("--prices", default=DEFAULT_PRESET, help="price preset or TOML file (agent/prices.py)")
@@ -829,7 +887,7 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_from(args: argparse.Namespace) -> Plan:
     quick = args.quick
     scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
-    unknown = set(scenarios) - {"endpoint", "ping", "iperf", "idle", "outage"}
+    unknown = set(scenarios) - {"endpoint", "ping", "iperf", "udp", "idle", "outage"}
     if unknown:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     return Plan(
@@ -844,6 +902,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         outage_seconds=args.outage_seconds,
         scenarios=scenarios,
         congestion=args.tcp_congestion,
+        udp_rates=tuple(float(rate) for rate in args.udp_rates.split(",") if rate.strip()),
+        udp_seconds=3 if quick else 8,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +66,13 @@ def test_stats_model_view_from_cumulative_counters() -> None:
     assert view.s3["get"].total == 0
     assert view.polls[-1] == pytest.approx(4.0)
     assert view.samples == 6
+
+
+def test_the_delivery_pace_reaches_the_view() -> None:
+    model = StatsModel()
+    model.add(replace(stats(0.0), pace_rate=2500.0))
+    view = model.view()
+    assert view is not None and view.pace_rate == 2500.0
 
 
 def test_a_slow_counter_reads_as_one_per_interval() -> None:

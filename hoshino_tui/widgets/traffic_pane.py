@@ -1,4 +1,4 @@
-"""Traffic: packets and bytes per second in and out, with their recent history."""
+"""Traffic: packets and bytes per second in and out, with their recent history, and the pace of delivery."""
 
 from __future__ import annotations
 
@@ -42,3 +42,6 @@ class TrafficPane(Vertical):
             rate = f"{rate:>12}"
             self.query_one(f"#traffic-{name}", RateRow).show(
                 series.history, (f"{rate}  total {total:>8}", rate))
+        # Bundles go into the device at the pace they were sent (agent.pacing): that pace, once there is one.
+        pace = formatting.rate(view.pace_rate, "pkt", many="pkt")
+        self.border_subtitle = f"paced to {pace}" if view.pace_rate else ""
