@@ -76,16 +76,23 @@ def inbox(prefix: str, address: ipaddress.IPv6Address) -> str:
 
 
 def parse_key(key: str, prefix: str = "") -> ObjectKey:
-    """Parse a key made by KeyMaker; raise WireError('bad_key') if it is not one."""
+    """Parse a key made by KeyMaker; raise WireError('bad_key') if it is not one, in KeyMaker's spelling
+    exactly: the address in RFC 5952 text, the ULID in 26 upper-case Crockford characters."""
     if not key.startswith(prefix):
         raise WireError(f"key {key!r} lacks prefix {prefix!r}", "bad_key")
     destination, slash, stamp = key[len(prefix):].rpartition("/")
     if not slash:
         raise WireError(f"key {key!r} has no '/'", "bad_key")
     try:
-        return ObjectKey(ipaddress.IPv6Address(destination), ulid.ULID.from_str(stamp))
+        parsed = ObjectKey(ipaddress.IPv6Address(destination), ulid.ULID.from_str(stamp))
     except ValueError as error:
         raise WireError(f"key {key!r}: {error}", "bad_key") from None
+    # One object, one key: a key in another spelling (lower case, a long address) would pass the exact-key
+    # checks as a new object while naming the same one.
+    if str(parsed.ulid) != stamp or parsed.destination.compressed != destination:
+        raise WireError(f"key {key!r} is not in canonical form: {inbox(prefix, parsed.destination)}{parsed.ulid}",
+                        "bad_key")
+    return parsed
 
 
 def ulid_floor(seconds: float) -> str:

@@ -36,6 +36,17 @@ def test_bad_keys_are_refused(key):
         wire.parse_key(key)
 
 
+def test_only_the_canonical_spelling_of_a_key_is_one():
+    key = wire.KeyMaker("net1/").make(B)
+    inbox, stamp = key.rsplit("/", 1)
+    assert stamp.isupper() and len(stamp) == 26  # python-ulid's Crockford base32
+    for other in (f"{inbox}/{stamp.lower()}", f"{inbox}/{stamp[:5].lower()}{stamp[5:]}",
+                  key.replace(B.compressed, B.exploded), key.replace("fd5e", "FD5E")):
+        with pytest.raises(wire.WireError, match=f"not in canonical form: {key}$") as refused:
+            wire.parse_key(other, "net1/")
+        assert refused.value.reason == "bad_key"
+
+
 def test_one_packet_is_stored_raw():
     packet = echo_request()
     body = wire.encode([packet])
