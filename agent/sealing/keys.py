@@ -6,13 +6,16 @@ import base64
 import binascii
 import hashlib
 import os
-import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from agent.sealing.trusted_file import UntrustedFile, read_trusted
+
 KEY_BYTES = 32
 KEY_ID_BYTES = 8
+KEY_FILE_LIMIT = 1024
+"""A key line is 45 bytes and a file holds a few: a larger file is not a key file."""
 _KEY_ID_LABEL = b"hoshino key id v1"
 
 
@@ -90,18 +93,12 @@ def load_private_key(path: str | Path) -> X25519PrivateKey:
 def load_private_keys(path: str | Path) -> list[X25519PrivateKey]:
     """Read a private key file: the current key, then any retired ones still accepted while peers catch up.
 
-    Refuse a file that others may read or write, as ssh does.
+    Refuse a file that others may read or write or that another user owns, as ssh does.
     """
     try:
-        with open(path, "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise KeyFileError(f"{path} is not a regular file")
-            if mode & 0o077:
-                raise KeyFileError(
-                    f"{path} has mode {stat.S_IMODE(mode):04o}: a private key must be readable by its owner only; "
-                    f"run: chmod 600 {path}")
-            data = file.read(1024)  # a key line is 45 bytes, and a file holds a few: never read a large file whole
+        data = read_trusted(path, KEY_FILE_LIMIT, "a private key", secret=True)
+    except UntrustedFile as error:
+        raise KeyFileError(str(error)) from None
     except FileNotFoundError:
         raise KeyFileError(f"{path} does not exist: create a key with: hoshino-agent genkey {path}") from None
     except OSError as error:

@@ -13,7 +13,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from agent.sealing.keys import KeyFileError, decode_public_key, key_id, public_bytes
+from agent.sealing.trusted_file import UntrustedFile, read_trusted
 
+PEERS_FILE_LIMIT = 1 << 20
+"""A peers file is about 80 bytes a peer: a mebibyte is some ten thousand peers."""
 EXAMPLE = '[peers]\n"fd5e:59b8:f71d:9a3e::b" = "<its public key, from: hoshino-agent pubkey KEYFILE>"'
 
 
@@ -72,6 +75,17 @@ def _line_of(lines: list[str], name: str) -> str:
     return ""
 
 
+def _unusable(address: ipaddress.IPv6Address) -> str:
+    """Why no node of the tunnel can have this address (its objects would never match), or ''."""
+    if address.scope_id:
+        return f"has a zone (%{address.scope_id}): a node's address has none"
+    for test, what in ((address.is_unspecified, "the unspecified address"), (address.is_loopback, "loopback"),
+                       (address.is_multicast, "multicast"), (address.is_link_local, "link-local")):
+        if test:
+            return f"is {what}, never a node's address"
+    return ""
+
+
 def parse_peers(text: str, source: str = "peers file") -> PeerTable:
     """Check and load the text of a peers file; PeersError names the peer, its line and the fix."""
     try:
@@ -98,6 +112,9 @@ def parse_peers(text: str, source: str = "peers file") -> PeerTable:
         except ValueError:
             raise PeersError(f"{where}: not an IPv6 address; write the node's address, "
                              f"e.g. \"fd5e:59b8:f71d:9a3e::b\"") from None
+        if problem := _unusable(address):
+            raise PeersError(f"{where}: {problem}; write the node's address in the tunnel's network, "
+                             f"e.g. \"fd5e:59b8:f71d:9a3e::b\"")
         if address in written:
             raise PeersError(f"{where}: the same address as {written[address]!r}: list each peer once, "
                              f"its keys in one list")
@@ -127,9 +144,12 @@ def parse_peers(text: str, source: str = "peers file") -> PeerTable:
 
 
 def load_peers(path: str | Path) -> PeerTable:
-    """Read and check a peers file."""
+    """Read and check a peers file: it decides who is a member, so no one but its owner (root or the node's
+    user) may change it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_trusted(path, PEERS_FILE_LIMIT, "a peers file", secret=False).decode("utf-8")
+    except UntrustedFile as error:
+        raise PeersError(str(error)) from None
     except FileNotFoundError:
         raise PeersError(f"{path} does not exist: write a peers file, e.g.\n{EXAMPLE}") from None
     except UnicodeDecodeError:
