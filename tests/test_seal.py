@@ -28,7 +28,12 @@ from agent.sealing import (
     generate_key_file,
     parse_header,
 )
+from agent.sealing import sealer as sealer_module
 from agent.sealing.header import HEADER_BYTES, OVERHEAD_BYTES
+from agent.sealing.keys import key_id
+from agent.sealing.peers import PeerKey
+from agent.sealing.sealer import direction_key
+from agent.sealing.tunnel import SealedTunnel
 
 C = ipaddress.IPv6Address("fd5e:59b8:f71d:9a3e::c")
 KEYS = {name: X25519PrivateKey.generate() for name in ("a", "a2", "b", "b2", "c")}
@@ -137,7 +142,8 @@ def test_malformed_headers_are_bad_seals(a: Sealer, b: Sealer):
     sealed = a.seal(key, udp())
     assert refused(b, key, sealed[:HEADER_BYTES]) == "bad_seal"
     assert refused(b, key, sealed[:OVERHEAD_BYTES - 1]) == "bad_seal"
-    assert refused(b, key, SEALED_MAGIC + b"\x02" + sealed[5:]) == "bad_seal"  # a version this node does not read
+    for version in (1, 3):  # 1: one key for both directions of a pair; 3: not yet written
+        assert refused(b, key, SEALED_MAGIC + bytes([version]) + sealed[5:]) == "bad_seal"
 
 
 def test_tampered_ciphertext_or_tag_is_forged(a: Sealer, b: Sealer):
@@ -251,6 +257,51 @@ def test_a_rotating_receiver_is_sealed_for_with_the_key_it_last_used(tmp_path: P
     a.open(old_reply_key, old_reply)  # an older object (or a replay of one) does not switch A back
     k4 = keys.make(B)
     assert b_new.open(k4, a.seal(k4, udp())).sender == A
+
+
+def test_a_leaked_old_key_cannot_steer_replies_back_to_itself(tmp_path: Path):
+    a = node(tmp_path, "a", A, {B: ["b", "b2"]})  # B's keys oldest first: b leaked, b2 its new one
+    b_new = node(tmp_path, "b2", B, {A: ["a"]})
+    thief = node(tmp_path, "b", B, {A: ["a"]})  # holds B's old key, still listed while B rotates
+    keys = wire.KeyMaker()
+    reply = keys.make(A)
+    a.open(reply, b_new.seal(reply, udp(B, A)))  # B proves b2: A seals to it from now on
+    for _ in range(3):  # the thief's objects open (b is still listed), and are newer by their ULIDs...
+        stolen = keys.make(A)
+        assert a.open(stolen, thief.seal(stolen, udp(B, A))).sender == B
+    k = keys.make(B)
+    sealed = a.seal(k, udp())  # ...yet A never seals back to the old key
+    assert refused(thief, k, sealed) == "wrong_key"
+    assert b_new.open(k, sealed).body == udp()
+
+
+def test_each_direction_has_a_key_of_its_own():
+    a_key, b_key = KEYS["a"], KEYS["b"]
+    a_public, b_public = (PeerKey.of(key.public_key()) for key in (a_key, b_key))
+    a_to_b = direction_key(a_key, b_public, sending=True)
+    b_to_a = direction_key(b_key, a_public, sending=True)
+    assert a_to_b != b_to_a
+    assert a_to_b == direction_key(b_key, a_public, sending=False)  # what B opens A's objects with
+    assert b_to_a == direction_key(a_key, b_public, sending=False)
+
+
+def test_objects_sealed_with_each_key_are_counted_and_the_bound_is_warned_of_once(
+        a: Sealer, b: Sealer, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sealer_module, "WARN_AT", 3)
+    told: list[str] = []
+    tunnel = SealedTunnel(a, report=told.append)
+    keys = wire.KeyMaker()
+    for _ in range(5):
+        tunnel.seal(keys.make(B), udp())
+    tunnel.seal(keys.make(C), udp())
+    own, to_b, to_c = (key_id(k.public_key()) for k in (KEYS["a"], KEYS["b"], KEYS["c"]))
+    assert a.sealed == {(own, to_b): 5, (own, to_c): 1}
+    assert len(told) == 1 and f"has sealed 3 objects for key {to_b.hex()}" in told[0]
+    assert "4294967296" in told[0] and "replace this node's key" in told[0]
+    [family] = tunnel.collector().collect()
+    assert family.name == "hoshino_sealed_objects"
+    assert {(sample.labels["recipient_key"], sample.value) for sample in family.samples} == {
+        (to_b.hex(), 5), (to_c.hex(), 1)}
 
 
 def test_a_failed_reload_keeps_the_old_peers(tmp_path: Path):

@@ -12,7 +12,8 @@ import ulid
 
 # 'H' (0x48) never starts an IPv6 packet and the third byte tells it from a bundle's HSB1.
 SEALED_MAGIC = b"HSS1"
-VERSION = 1
+VERSION = 2
+"""2: a key per direction (1 shared one key between both directions of a pair)."""
 NONCE_BYTES = 12
 TAG_BYTES = 16
 PREFIX_ID_BYTES = 8

@@ -1,11 +1,12 @@
-"""Seal and open object bodies: a key per pair of nodes, ChaCha20-Poly1305 bound to the object key."""
+"""Seal and open object bodies: a key per pair of nodes and direction, ChaCha20-Poly1305 bound to the object key."""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from agent.sealing.header import HEADER_BYTES, NONCE_BYTES, VERSION, Header, Sea
 from agent.sealing.keys import key_id, load_private_keys
 from agent.sealing.peers import PeerKey, Peers, PeerTable
 
-KDF_LABEL = b"hoshino sealed object pair key"
+KDF_LABEL = b"hoshino sealed object direction key"
+NONCE_BOUND = 1 << 32
+"""Objects one key may seal with random 96-bit nonces (NIST SP 800-38D, 8.3): a nonce repeats with a chance
+below 2^-32 until then. Past it the node's key must have been replaced (docs/wire-format.md)."""
+WARN_AT = NONCE_BOUND // 2
+"""How many objects sealed with one key before the node warns that its key wants replacing."""
+log = logging.getLogger("hoshino")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +39,13 @@ class Opened:
     body: bytes
 
 
-def pair_key(private_key: X25519PrivateKey, peer: PeerKey) -> bytes:
-    """The 32-byte key two nodes share: HKDF-SHA256 over their X25519 secret, bound to both public keys."""
+def direction_key(private_key: X25519PrivateKey, peer: PeerKey, sending: bool) -> bytes:
+    """The 32-byte key of one direction between two nodes: HKDF-SHA256 over their X25519 secret, bound to the
+    sender's public key, then the recipient's. The two directions never share a key, so each key's random
+    nonces are drawn by one sender only."""
     own = private_key.public_key().public_bytes_raw()
-    low, high = sorted((own, peer.raw))
-    info = KDF_LABEL + bytes([VERSION]) + low + high
+    sender, recipient = (own, peer.raw) if sending else (peer.raw, own)
+    info = KDF_LABEL + bytes([VERSION]) + sender + recipient
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(private_key.exchange(peer.public))
 
 
@@ -53,8 +62,10 @@ class Sealer:
     """
 
     def __init__(self, private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
-                 own_address: ipaddress.IPv6Address, peers: Peers, key_prefix: str = "") -> None:
-        """private_key: this node's key, or its current key followed by retired ones it still opens with."""
+                 own_address: ipaddress.IPv6Address, peers: Peers, key_prefix: str = "",
+                 report: Callable[[str], None] = log.warning) -> None:
+        """private_key: this node's key, or its current key followed by retired ones it still opens with;
+        report: told when a key has sealed nearly as many objects as it may."""
         keys = [private_key] if isinstance(private_key, X25519PrivateKey) else list(private_key)
         self.own_address = own_address
         self.peers = peers
@@ -67,10 +78,14 @@ class Sealer:
         self._prefix_id = prefix_id(key_prefix)
         self._lock = threading.Lock()
         self._table: PeerTable | None = None
-        self._ciphers: dict[tuple[bytes, bytes], ChaCha20Poly1305] = {}
-        # Per peer, the key it last sealed with and the newest ULID that showed it: we seal to that key,
-        # so a peer that switched to its new key keeps receiving without waiting for every peers file.
-        self._current: dict[ipaddress.IPv6Address, tuple[bytes, ulid.ULID]] = {}
+        self.report = report
+        self._ciphers: dict[tuple[bytes, bytes, bool], ChaCha20Poly1305] = {}
+        self.sealed: dict[tuple[bytes, bytes], int] = {}
+        """Objects sealed since start, by (this node's key id, recipient key id): each key of a direction."""
+        # Per peer, the newest of its listed keys that it has proven (an object sealed with it opened): we
+        # seal to that key, so a peer that switched to its new key keeps receiving without waiting for every
+        # peers file, and never move back to one listed before it, which may be a leaked old key.
+        self._proven: dict[ipaddress.IPv6Address, bytes] = {}
 
     @classmethod
     def from_files(cls, key_file: str | Path, peers_file: str | Path, own_address: ipaddress.IPv6Address,
@@ -92,7 +107,8 @@ class Sealer:
         nonce = os.urandom(NONCE_BYTES)
         header = Header(self.own_address, self._own_key_id, key.destination, recipient.id, self._prefix_id,
                         key.ulid, nonce).pack()
-        cipher = self._cipher(table, recipient)
+        cipher = self._cipher(table, recipient, sending=True)
+        self._count(recipient.id)
         return header + cipher.encrypt(nonce, body, associated_data(header, self.key_prefix, key.destination,
                                                                     key.ulid))
 
@@ -118,7 +134,7 @@ class Sealer:
         if own is None:
             raise SealError("wrong_key", f"{header.sender} sealed it for key id {header.recipient_key.hex()}, "
                             f"this node's is {self._own_key_id.hex()}")
-        cipher = self._cipher(table, sender, own)
+        cipher = self._cipher(table, sender, sending=False, own=own)
         clear = body[:HEADER_BYTES]
         try:
             # A view, not a slice: copying a 1 MiB body would cost more than decrypting it.
@@ -126,38 +142,51 @@ class Sealer:
                                        associated_data(clear, self.key_prefix, key.destination, key.ulid))
         except InvalidTag:
             raise SealError("forged", f"claims to be from {header.sender}; authentication failed") from None
-        self._learn(header.sender, header.sender_key, header.ulid)
+        self._learn(table, header.sender, header.sender_key)
         return Opened(header.sender, plaintext)
 
     def _recipient_key(self, table: PeerTable, destination: ipaddress.IPv6Address) -> PeerKey:
-        """The destination's key it last sealed with, if still listed; else its first listed key."""
+        """The newest listed key the destination has proven; before it has proven one, its first listed key."""
         keys = table.keys_of(destination)
         if not keys:
             raise SealError("unknown_peer", f"{destination} is not in the peers file")
-        current = self._current.get(destination)
-        if current:
-            for key in keys:
-                if key.id == current[0]:
-                    return key
-        return keys[0]
+        proven = self._proven.get(destination)
+        return next((key for key in keys if key.id == proven), keys[0])
 
-    def _learn(self, sender: ipaddress.IPv6Address, sender_key: bytes, stamp: ulid.ULID) -> None:
+    def _learn(self, table: PeerTable, sender: ipaddress.IPv6Address, sender_key: bytes) -> None:
+        """Move to the key an object from sender proved, if it is listed after the one we seal to now.
+
+        A peer's keys are listed oldest first. Time cannot order them: a ULID is whatever its sender
+        says, so the holder of a leaked old key could always stamp its objects newer.
+        """
+        order = [key.id for key in table.keys_of(sender)]
         with self._lock:
-            current = self._current.get(sender)
-            # Only a newer object moves it: a replayed old one must not switch us back to a retired key.
-            if current is None or stamp > current[1]:
-                self._current[sender] = (sender_key, stamp)
+            current = self._proven.get(sender)
+            if current is None or current not in order or order.index(sender_key) > order.index(current):
+                self._proven[sender] = sender_key
 
-    def _cipher(self, table: PeerTable, peer: PeerKey, own: X25519PrivateKey | None = None) -> ChaCha20Poly1305:
-        """The cipher of this pair, derived once per pair of keys; the cache drops keys a reload removed."""
+    def _count(self, recipient: bytes) -> None:
+        """Count an object sealed to recipient; warn once its key nears the nonce bound."""
+        slot = (self._own_key_id, recipient)
+        with self._lock:
+            count = self.sealed[slot] = self.sealed.get(slot, 0) + 1
+        if count == WARN_AT:
+            self.report(f"this node's key {self._own_key_id.hex()} has sealed {count} objects for key "
+                        f"{recipient.hex()}, half of the {NONCE_BOUND} one key may seal: replace this node's key "
+                        f"(hoshino-agent genkey; docs/wire-format.md)")
+
+    def _cipher(self, table: PeerTable, peer: PeerKey, sending: bool,
+                own: X25519PrivateKey | None = None) -> ChaCha20Poly1305:
+        """The cipher of one direction of a pair, derived once per pair of keys; the cache drops keys a reload
+        removed."""
         own = own or self._private_key
-        slot = (own.public_key().public_bytes_raw(), peer.raw)
+        slot = (own.public_key().public_bytes_raw(), peer.raw, sending)
         with self._lock:
             if table is not self._table:
-                self._ciphers = {pair: c for pair, c in self._ciphers.items() if table.holds(pair[1])}
-                self._current = {a: c for a, c in self._current.items() if table.find(a, c[0])}
+                self._ciphers = {key: c for key, c in self._ciphers.items() if table.holds(key[1])}
+                self._proven = {a: k for a, k in self._proven.items() if table.find(a, k)}
                 self._table = table
             cipher = self._ciphers.get(slot)
             if cipher is None:
-                cipher = self._ciphers[slot] = ChaCha20Poly1305(pair_key(own, peer))
+                cipher = self._ciphers[slot] = ChaCha20Poly1305(direction_key(own, peer, sending))
             return cipher

@@ -7,6 +7,11 @@ and the receive path's ledger (agent.ledger) refuses a key it has handled, acros
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from agent import wire
 from agent.sealing.header import SealError
@@ -17,8 +22,11 @@ from agent.sealing.sealer import Sealer
 class SealedTunnel:
     """A node's sealer, with the failures the loops count (wire.WireError reasons)."""
 
-    def __init__(self, sealer: Sealer) -> None:
+    def __init__(self, sealer: Sealer, report: Callable[[str], None] | None = None) -> None:
+        """report: where the sealer's warnings go (a key near its bound), instead of the log."""
         self.sealer = sealer
+        if report is not None:
+            sealer.report = report
 
     def seal(self, object_key: str, body: bytes) -> bytes:
         """The sealed body to PUT under object_key; WireError('unknown_peer') for a destination with no key."""
@@ -38,3 +46,20 @@ class SealedTunnel:
     def reload(self) -> PeerTable:
         """Read the peers file again; PeersError (the old peers kept) says what is wrong with it."""
         return self.sealer.peers.reload()
+
+    def collector(self) -> Collector:
+        """The objects sealed with each key, for the metrics listener."""
+        return _SealedCollector(self.sealer)
+
+
+class _SealedCollector(Collector):
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+
+    def collect(self) -> Iterator[Any]:
+        family = CounterMetricFamily(
+            "hoshino_sealed_objects", "Objects sealed since start, by this node's key id and the recipient's "
+            "key id: one key may seal 2^32 (docs/wire-format.md).", labels=["key", "recipient_key"])
+        for (own, recipient), count in sorted(dict(self._sealer.sealed).items()):
+            family.add_metric([own.hex(), recipient.hex()], count)
+        yield family
