@@ -154,6 +154,18 @@ class Config:
     state_dir: str | None = DEFAULT_STATE_DIR
     """Where the keys this node delivered are kept across restarts (agent.journal); None keeps them in memory."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_prefix", slash_terminated(self.key_prefix))
+
+
+def slash_terminated(key_prefix: str) -> str:
+    """A key prefix ending in '/' (one added when missing), or none.
+
+    Without the slash, IAM's `net1*` would also grant `net10...`, and prefix `net` with address
+    `1::2:3` would name the same inbox as prefix `net1` with `::2:3`.
+    """
+    return key_prefix if not key_prefix or key_prefix.endswith("/") else key_prefix + "/"
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -173,7 +185,8 @@ FLAGS = [
          "S3-compatible endpoint; without it boto3's chain applies (AWS_ENDPOINT_URL, profiles)"),
     Flag("--region", "HOSHINO_REGION", "REGION", "S3 region"),
     Flag("--key-prefix", "HOSHINO_KEY_PREFIX", "PREFIX",
-         "prefix before every object key, to share a bucket (default: none)", ""),
+         "prefix before every object key, to share a bucket; a '/' is added when it does not end in one "
+         "(default: none)", ""),
     Flag("--interface", "HOSHINO_INTERFACE", "NAME", f"TUN device name (default {DEFAULT_INTERFACE})",
          DEFAULT_INTERFACE),
     Flag("--mtu", "HOSHINO_MTU", "BYTES", f"device MTU (default {DEFAULT_MTU})", DEFAULT_MTU, int),
@@ -256,6 +269,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise ConfigError(
             "--key-file needs --peers (HOSHINO_PEERS): the peers whose objects to accept" if args.key_file else
             "--peers needs --key-file (HOSHINO_KEY_FILE): this node's private key, from hoshino-agent genkey")
+    if args.wakeup == "sqs":
+        from agent.transport.sqs import queue_name_problem  # boto3 is for nodes, not for every reader of flags
+
+        # Without --address, the node's comes from its machine-id: the node checks it once it knows it.
+        if args.address is not None and (problem := queue_name_problem(slash_terminated(args.key_prefix),
+                                                                       args.address)):
+            raise ConfigError(problem)
     return Config(
         bucket=args.bucket,
         endpoint_url=args.endpoint_url or None,

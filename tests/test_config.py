@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from agent.config import ConfigError, add_arguments, config_from_args, parse_duration, parse_listen
+from agent.config import Config, ConfigError, add_arguments, config_from_args, parse_duration, parse_listen
 
 
 def parse(argv, monkeypatch=None):
@@ -50,3 +50,25 @@ def test_missing_bucket_names_the_fix():
 def test_bad_mtu_is_refused():
     with pytest.raises(ConfigError, match="1280 to 65535"):
         parse(["--bucket", "b", "--mtu", "70000"])
+
+
+@pytest.mark.parametrize(("given", "used"), [("", ""), ("net1", "net1/"), ("net1/", "net1/"), ("a/b", "a/b/")])
+def test_a_key_prefix_always_ends_in_a_slash(given, used):
+    # Without it IAM's net1* would grant net10..., and prefix net with address 1::2:3 would be net1 with ::2:3.
+    assert parse(["--bucket", "b", "--key-prefix", given]).key_prefix == used
+    assert Config(bucket="b", key_prefix=given).key_prefix == used
+
+
+LONG_PREFIX = "p" * 33  # with the longest address, hoshino-{33}-{39} is 81 characters
+LONGEST = "fd5e:59b8:f71d:9a3e:ffff:ffff:ffff:ffff"
+
+
+def test_a_prefix_too_long_for_a_queue_is_refused_with_the_doorbell_only():
+    with pytest.raises(ConfigError, match=rf"--key-prefix '{LONG_PREFIX}/' is too long for a doorbell: the queue "
+                                          rf"name 'hoshino-{LONG_PREFIX}-fd5e-59b8-.*' would be 81 characters long, "
+                                          r"over the 80 characters SQS allows; shorten the prefix to 32 characters "
+                                          r"before its '/', or pass --wakeup poll"):
+        parse(["--bucket", "b", "--key-prefix", LONG_PREFIX, "--address", LONGEST, "--wakeup", "sqs"])
+    assert parse(["--bucket", "b", "--key-prefix", LONG_PREFIX[1:], "--address", LONGEST, "--wakeup", "sqs"])
+    polling = parse(["--bucket", "b", "--key-prefix", LONG_PREFIX, "--address", LONGEST])
+    assert polling.wakeup == "poll" and polling.key_prefix == LONG_PREFIX + "/"

@@ -20,7 +20,14 @@ from agent.metrics import Stats
 from agent.netconf import inside
 from agent.transport import Guard, open_doorbell
 from agent.transport.base import Bell
-from agent.transport.sqs import QUEUE_ATTRIBUTES, DoorbellError, decode_bells, encode_bells, queue_name
+from agent.transport.sqs import (
+    QUEUE_ATTRIBUTES,
+    DoorbellError,
+    SqsDoorbell,
+    decode_bells,
+    encode_bells,
+    queue_name,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
 import node_policy
@@ -33,6 +40,23 @@ def test_queue_names_follow_the_address_and_match_the_deployed_policy():
     assert queue_name("", B) == "hoshino-fd5e-59b8-f71d-9a3e--b"
     with pytest.raises(DoorbellError, match="80 characters"):
         queue_name("x" * 60, B)
+
+
+def test_a_polling_node_with_a_long_prefix_never_rings_what_cannot_have_a_queue():
+    # A polling node needs no queue of its own; each destination whose queue name would be too long is
+    # simply not rung (no node can wait on such a queue), told once, and no SQS request is made for it.
+    told: list[str] = []
+
+    def connect() -> object:
+        raise AssertionError("no SQS client is needed")
+
+    doorbell = SqsDoorbell(connect, Guard(Stats()), A, "p" * 60 + "/", report=told.append)
+    for _ in range(3):
+        assert not doorbell.ring(B, [Bell(f"{B}/01J0000000000000000000000A", 104)])
+    assert doorbell.unringable == 1
+    assert len(told) == 1 and told[0].startswith(f"not ringing {B}: --key-prefix") and "--wakeup poll" in told[0]
+    with pytest.raises(DoorbellError, match="too long for a doorbell"):
+        doorbell.open()
 
 
 def test_bells_round_trip_and_strangers_are_refused():

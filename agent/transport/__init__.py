@@ -7,6 +7,7 @@ agent.transport.base, and every request goes through one guard that counts, pric
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from agent.metrics import Stats
@@ -40,12 +41,14 @@ def open_bucket(bucket: str, endpoint_url: str | None = None, region: str | None
 
 
 def make_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,
-                  key_prefix: str = "") -> SqsDoorbell:
-    """A doorbell that can ring others; open() it to wait on this node's own queue. Sends no request yet."""
+                  key_prefix: str = "", report: Callable[[str], None] | None = None) -> SqsDoorbell:
+    """A doorbell that can ring others; open() it to wait on this node's own queue. Sends no request yet.
+
+    report: told once of each destination that cannot be rung."""
     def connect() -> Any:
         return client("sqs", endpoint_url, region or "us-east-1", read_timeout=LONG_POLL + 10)
 
-    return SqsDoorbell(connect, guard, address, key_prefix)
+    return SqsDoorbell(connect, guard, address, key_prefix, report)
 
 
 def open_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,

@@ -39,13 +39,31 @@ class DoorbellError(RuntimeError):
     """The doorbell cannot be used; the node polls instead."""
 
 
+QUEUE_NAME_LIMIT = 80
+"""SQS's longest queue name."""
+
+
+def _queue_name(key_prefix: str, address: ipaddress.IPv6Address) -> str:
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key_prefix.rstrip("/"))
+    return f"hoshino-{prefix + '-' if prefix else ''}{address.compressed.replace(':', '-')}"
+
+
+def queue_name_problem(key_prefix: str, address: ipaddress.IPv6Address) -> str:
+    """Why the node at address can have no queue under key_prefix (its name too long), or ''."""
+    name = _queue_name(key_prefix, address)
+    if len(name) <= QUEUE_NAME_LIMIT:
+        return ""
+    room = QUEUE_NAME_LIMIT - len(_queue_name("", address)) - 1
+    return (f"--key-prefix {key_prefix!r} is too long for a doorbell: the queue name {name!r} would be "
+            f"{len(name)} characters long, over the {QUEUE_NAME_LIMIT} characters SQS allows; shorten the prefix "
+            f"to {room} characters before its '/', or pass --wakeup poll")
+
+
 def queue_name(key_prefix: str, address: ipaddress.IPv6Address) -> str:
     """The queue of the node at address: hoshino-{prefix-}{address with ':' as '-'} (docs/wire-format.md)."""
-    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key_prefix.rstrip("/"))
-    name = f"hoshino-{prefix + '-' if prefix else ''}{address.compressed.replace(':', '-')}"
-    if len(name) > 80:
-        raise DoorbellError(f"queue name {name!r} is over SQS's 80 characters: shorten --key-prefix")
-    return name
+    if problem := queue_name_problem(key_prefix, address):
+        raise DoorbellError(problem)
+    return _queue_name(key_prefix, address)
 
 
 def encode_bells(bells: Sequence[Bell]) -> str:
@@ -84,14 +102,17 @@ class SqsDoorbell:
     """
 
     def __init__(self, connect: Callable[[], Any], guard: Guard, address: ipaddress.IPv6Address,
-                 key_prefix: str = "") -> None:
-        """connect makes the SQS client when it is first needed (a polling node may never ring)."""
+                 key_prefix: str = "", report: Callable[[str], None] | None = None) -> None:
+        """connect makes the SQS client when it is first needed (a polling node may never ring); report
+        says, once per destination, that one cannot be rung (its queue name would be too long)."""
         self._connect = connect
         self._client: Any = None
         self.guard = guard
         self.address = address
         self.key_prefix = key_prefix
-        self.name = queue_name(key_prefix, address)
+        self.report = report
+        self.name = ""
+        """This node's queue, named by open(): a node that polls never needs a name of its own."""
         self.url = ""
         self.unknown_for = 0.0
         self._urls: dict[ipaddress.IPv6Address, tuple[str, float, float]] = {}
@@ -99,6 +120,8 @@ class SqsDoorbell:
         self._lock = threading.Lock()
         self._deleter = ThreadPoolExecutor(1, thread_name_prefix="hoshino-bell-delete")
         self._closing = False
+        self.unringable = 0
+        """How many destinations cannot be rung: their queue name would be too long (each told once)."""
         self._silent_until = 0.0
         self._received: list[str] = []
         """Receipt handles of bells received and not yet deleted."""
@@ -113,6 +136,7 @@ class SqsDoorbell:
 
     def open(self) -> None:
         """Find this node's queue, or create it; raise DoorbellError naming why it cannot be used."""
+        self.name = queue_name(self.key_prefix, self.address)
         try:
             try:
                 self.url = self._get_url(self.name)
@@ -136,6 +160,14 @@ class SqsDoorbell:
             cached = self._urls.get(destination)
         if cached is not None and (cached[0] or time.monotonic() < cached[1]):
             return cached[0]
+        if problem := queue_name_problem(self.key_prefix, destination):
+            # No node can have that queue (each refuses to start with it): it polls, and is never rung.
+            with self._lock:
+                self._urls[destination] = ("", float("inf"), 0.0)
+                self.unringable += 1
+            if self.report is not None:
+                self.report(f"not ringing {destination}: {problem}")
+            return ""
         try:
             url = self._get_url(queue_name(self.key_prefix, destination), quiet=True)
         except StoreError as error:
