@@ -11,7 +11,7 @@ from types import FrameType
 
 from agent import __version__
 from agent.config import ConfigError, add_arguments, config_from_args
-from agent.node import Node, NodeError
+from agent.node import START_ERRORS, Node, NodeError
 from agent.sealing.keys import KeyFileError, encode_public_key, generate_key_file, load_private_key
 
 
@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hoshino-agent",
         description="Carry this machine's IPv6 packets through an S3 bucket (an experiment in misusing S3).",
-        epilog="Needs Linux, root (or CAP_NET_ADMIN) and /dev/net/tun. Stops cleanly on SIGINT, SIGTERM or SIGHUP.",
+        epilog="Needs Linux, root (or CAP_NET_ADMIN) and /dev/net/tun. Stops cleanly on SIGINT or SIGTERM. "
+               "SIGHUP reloads the peers file of a sealed node (a broken file keeps the old peers); "
+               "an unsealed node has none, and stops.",
     )
     add_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true", help="log every S3 notice")
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, request_reload if sealed else request_stop)
     try:
         node.start()
-    except NodeError as error:
+    except (NodeError, *START_ERRORS) as error:  # start() words each itself; the rest is a backstop
         print(f"hoshino-agent: error: {error}", file=sys.stderr)
         return 1
     print(

@@ -26,6 +26,7 @@ from agent.journal import Journal, JournalError, journal_name
 from agent.prices import PriceError, load_prices
 from agent.recent import CarriedObject, RecentObjects
 from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, make_doorbell, open_bucket
+from agent.transport.sqs import SqsDoorbell, queue_name_problem
 from agent.tun import Tun
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ SNAPSHOT_PERIOD = 0.25
 SKEW = 2.0
 """Seconds a sender's clock may run ahead of ours: keys from further in the future are refused."""
 log = logging.getLogger("hoshino")
+START_ERRORS = (netconf.NetconfError, DoorbellError, StoreError, OSError)
+"""What a start may meet on a machine or network that will not have it: told in one line, never a traceback."""
 
 
 class NodeError(RuntimeError):
@@ -60,6 +63,8 @@ class Node:
         self.address = resolve_address(config)
         if self.address not in config.network:
             raise NodeError(f"address {self.address} is outside network {config.network}")
+        if config.wakeup == "sqs" and (problem := queue_name_problem(config.key_prefix, self.address)):
+            raise NodeError(problem)
         try:
             self.prices = load_prices(config.prices)
         except PriceError as error:
@@ -78,13 +83,13 @@ class Node:
         self._threads: list[threading.Thread] = []
         self._tun: Tun | None = None
         self._configured = False
+        self._journal: Journal | None = None
         self._metrics_server: WSGIServer | None = None
         self.guard = Guard(self.stats, self._on_health)
         self.bucket: GuardedBucket | None = None
         self.doorbell: Doorbell | None = None
         self.sealed: SealedTunnel | None = None
         self._egress: Egress | None = None
-        self._journal: Journal | None = None
 
     # Controls, safe from any thread.
     def faster(self) -> None:
@@ -141,45 +146,102 @@ class Node:
         self._notice("warning", message)
 
     def start(self) -> None:
-        """Check access, create and configure the device, start the loops; raise NodeError on failure."""
-        config = self.config
+        """Build the node's parts in order, each kept on self as it is made; when one fails, undo the
+        ones already made (stop's tear-down) and raise NodeError saying why."""
         if os.geteuid() != 0 and not _has_net_admin():
             raise NodeError("needs CAP_NET_ADMIN: run as root")
-        if config.key_file and config.peers_file:
-            # Imported here: the cryptography a sealed node needs costs an unsealed one ~8 MiB for nothing.
-            from agent.sealing import KeyFileError, PeersError, Sealer
-            from agent.sealing.tunnel import SealedTunnel
+        try:
+            self._open_sealing()
+            self._open_bucket()
+            self._open_journal()
+            self._open_device()
+            self._configure_device()
+            self._serve_metrics()
+            ringer = self._open_doorbell()
+            self._start_loops(ringer)
+        except BaseException as error:
+            for problem in self._tear_down():
+                log.warning("clean-up after a failed start: %s", problem)
+            self.state = "failed"
+            if isinstance(error, NodeError):
+                self.error = str(error)
+                raise
+            if isinstance(error, START_ERRORS):
+                self.error = _describe(error)
+                raise NodeError(self.error) from None
+            raise
+        self.started_at = time.time()
+        self.state = "running"
+        config = self.config
+        assert self.bucket is not None
+        self.publish(NodeStarted(
+            self.started_at, self.address.compressed, str(config.network), config.interface, config.netns,
+            config.bucket, self.bucket.endpoint, config.mtu, config.fastest_poll, config.slowest_poll,
+        ))
 
-            try:
-                sealer = Sealer.from_files(config.key_file, config.peers_file, self.address, config.key_prefix)
-            except (KeyFileError, PeersError) as error:
-                raise NodeError(str(error)) from None
-            self.sealed = SealedTunnel(sealer)
+    # The steps of start(), in order: each keeps what it makes on self, for _tear_down() to undo.
+    def _open_sealing(self) -> None:
+        """With --key-file and --peers: the sealer."""
+        config = self.config
+        if not (config.key_file and config.peers_file):
+            return
+        # Imported here: the cryptography a sealed node needs costs an unsealed one ~8 MiB for nothing.
+        from agent.sealing import KeyFileError, PeersError, Sealer
+        from agent.sealing.tunnel import SealedTunnel
+
+        try:
+            sealer = Sealer.from_files(config.key_file, config.peers_file, self.address, config.key_prefix)
+        except (KeyFileError, PeersError) as error:
+            raise NodeError(str(error)) from None
+        self.sealed = SealedTunnel(sealer, report=lambda message: self._notice("warning", message))
+
+    def _open_bucket(self) -> None:
+        """The bucket, and a check that this node may list its inbox."""
+        config = self.config
         self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard)
         try:
             self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
         except StoreError as error:
             raise NodeError(f"bucket {config.bucket!r}: {error}") from None
+
+    def _open_journal(self) -> None:
+        """The file of delivered keys, one per inbox, under --state-dir (none when it is off)."""
+        config = self.config
+        if config.state_dir is None:
+            return
         try:
-            self._journal = self._open_journal()
+            self._journal = Journal(Path(config.state_dir) / journal_name(config.bucket, config.key_prefix,
+                                                                          self.address))
         except JournalError as error:
             raise NodeError(str(error)) from None
-        try:
-            self._tun = Tun(config.interface, config.netns)
-            netconf.configure(config.interface, self.address, config.network, config.mtu, config.netns)
-            self._configured = True
-            self._serve_metrics()
-        except (netconf.NetconfError, NodeError) as error:
-            self._undo()
-            raise NodeError(str(error)) from None
+
+    def _open_device(self) -> None:
+        self._tun = Tun(self.config.interface, self.config.netns)
+
+    def _configure_device(self) -> None:
+        """MTU, address, link up, route. Marked first: a configuration that fails half-way is undone too."""
+        config = self.config
+        self._configured = True
+        netconf.configure(config.interface, self.address, config.network, config.mtu, config.netns)
+
+    def _open_doorbell(self) -> SqsDoorbell:
+        """The ringer of other nodes' doorbells; with --wakeup sqs also this node's own doorbell."""
+        config = self.config
         # Every node rings the nodes that wait on a doorbell; only with --wakeup sqs does it wait on one.
-        ringer = make_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address, config.key_prefix)
+        ringer = make_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address, config.key_prefix,
+                               report=lambda message: self._notice("warning", message))
         if config.wakeup == "sqs":
             try:
                 ringer.open()
                 self.doorbell = ringer
             except DoorbellError as error:
                 self._notice("warning", f"no doorbell, polling instead: {error}")
+        return ringer
+
+    def _start_loops(self, ringer: SqsDoorbell) -> None:
+        """Ingress and egress, and the threads that run them."""
+        config = self.config
+        assert self.bucket is not None and self._tun is not None
         publish = self.publish if self.events is not None else None
         ingress = Ingress(
             self.bucket, self._tun.write, self.stats, self.heartbeat,
@@ -197,18 +259,12 @@ class Node:
             seal=self.sealed.seal if self.sealed else None,
             unrung=ingress.expect_unannounced if self.doorbell is not None else None,
         )
+        self._egress = egress
         self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))
         self._spawn("hoshino-send", egress.send_loop)
         self._spawn("hoshino-poll", ingress.run)
-        self._egress = egress
         if self.events is not None:
             self._spawn("hoshino-stats", self._sample_loop)
-        self.started_at = time.time()
-        self.state = "running"
-        self.publish(NodeStarted(
-            self.started_at, self.address.compressed, str(config.network), config.interface, config.netns,
-            config.bucket, self.bucket.endpoint, config.mtu, config.fastest_poll, config.slowest_poll,
-        ))
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         def guarded(stop: threading.Event) -> None:
@@ -224,13 +280,6 @@ class Node:
         thread.start()
         self._threads.append(thread)
 
-    def _open_journal(self) -> Journal | None:
-        """The file of delivered keys, one per inbox, under --state-dir (none when it is off)."""
-        config = self.config
-        if config.state_dir is None:
-            return None
-        return Journal(Path(config.state_dir) / journal_name(config.bucket, config.key_prefix, self.address))
-
     def _serve_metrics(self) -> None:
         listen = self.config.metrics_listen
         if listen is None:
@@ -240,6 +289,8 @@ class Node:
             self.stats, self.heartbeat,
             {"address": self.address.compressed, "interface": self.config.interface},
         ))
+        if self.sealed is not None:
+            registry.register(self.sealed.collector())
         try:
             with netconf.inside(self.config.netns):
                 self._metrics_server = metrics.serve(registry, host, port)
@@ -288,14 +339,7 @@ class Node:
         with self._lock:
             if self._stopped.is_set():
                 return
-            self._stop.set()
-            if self._tun is not None:
-                self._tun.stop_reading()
-            if self.doorbell is not None:
-                self.doorbell.close()  # wakes the receiver from its long poll
-            for thread in self._threads:
-                thread.join(timeout=15)
-            problems = self._undo()
+            problems = self._tear_down()
             self.error = error
             self.state = "failed" if error else "stopped"
             for problem in problems:
@@ -305,25 +349,50 @@ class Node:
             self.publish(NodeStopped(time.time(), error))
             self._stopped.set()
 
-    def _undo(self) -> list[str]:
-        """Undo each change on its own, so one failure does not leave the others behind."""
+    def _tear_down(self) -> list[str]:
+        """Undo whatever start() made, newest first, each step on its own: one that fails does not leave the
+        others behind. Safe to run again, and on a node that never started. Returns what could not be undone."""
         problems: list[str] = []
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server.server_close()
+
+        def attempt(what: str, step: Callable[[], object]) -> None:
+            try:
+                step()
+            except Exception as error:
+                problems.append(f"{what}: {type(error).__name__}: {error}")
+
+        first = not self._stop.is_set()
+        self._stop.set()
+        tun, doorbell, server = self._tun, self.doorbell, self._metrics_server
+        if tun is not None:
+            attempt("waking the device reader", tun.stop_reading)
+        if doorbell is not None and first:
+            attempt("closing the doorbell", doorbell.close)  # wakes the receiver from its long poll
+        for thread in self._threads:
+            attempt(f"joining {thread.name}", functools.partial(thread.join, timeout=15))
+            if thread.is_alive():
+                problems.append(f"{thread.name} did not stop within 15 s")
+        if server is not None:
+            attempt("closing the metrics listener", server.shutdown)
+            attempt("closing the metrics listener", server.server_close)
             self._metrics_server = None
         if self._configured:
-            problems += netconf.deconfigure(
-                self.config.interface, self.address, self.config.network, self.config.netns
-            )
+            attempt("removing the route and address", lambda: problems.extend(netconf.deconfigure(
+                self.config.interface, self.address, self.config.network, self.config.netns)))
             self._configured = False
-        if self._tun is not None:
-            self._tun.close()
+        if tun is not None:
+            attempt("closing the device", tun.close)
             self._tun = None
         if self._journal is not None:
-            self._journal.close()
+            attempt("closing the journal", self._journal.close)
             self._journal = None
         return problems
+
+
+def _describe(error: BaseException) -> str:
+    """One line for an error start() did not word itself."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}{': ' + str(error.filename) if error.filename else ''}"
+    return str(error) or type(error).__name__
 
 
 def _has_net_admin() -> bool:
