@@ -58,7 +58,10 @@ def template_variables(
     region: str = "*",
     account_id: str = "*",
 ) -> dict[str, str]:
-    """The values Terraform passes to templatefile for this node (nodes.tf), checked as variables.tf does."""
+    """The values Terraform passes to templatefile for this node (nodes.tf), checked as variables.tf does;
+    a key prefix gets the trailing '/' hoshino-agent adds to its --key-prefix."""
+    if key_prefix and not key_prefix.endswith("/"):
+        key_prefix += "/"
     if address.scope_id:
         raise PolicyError(f"{address} has a zone: a node's address has none")
     if not re.match(KEY_PREFIX_PATTERN, key_prefix):
@@ -94,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("address", help="the node's IPv6 address, as hoshino-agent prints it at start")
     parser.add_argument("bucket", help="the bucket that carries the packets")
-    parser.add_argument("key_prefix", nargs="?", default="", help="the nodes' --key-prefix, if any")
+    parser.add_argument("key_prefix", nargs="?", default="",
+                        help="the nodes' --key-prefix, if any (a missing trailing '/' is added, as the agent does)")
     parser.add_argument("--account", default="*", help="AWS account of the doorbell queues (default: any)")
     parser.add_argument("--region", default="*", help="AWS region of the doorbell queues (default: any)")
     parser.add_argument("--partition", default="aws", help="AWS partition (default: aws)")

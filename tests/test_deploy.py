@@ -17,6 +17,7 @@ import parliament
 import pytest
 
 from agent import wire
+from agent.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "deploy" / "terraform"
@@ -218,6 +219,14 @@ def validation_pattern(variable: str, index: int = 0) -> str:
 
 def test_terraform_and_the_renderer_accept_the_same_key_prefixes():
     assert validation_pattern("key_prefix") == node_policy.KEY_PREFIX_PATTERN
+
+
+def test_a_key_prefix_ends_in_a_slash_in_terraform_and_the_renderer_as_in_the_agent():
+    # Without the slash, the statements for net1 would cover net10's objects as well (regex() searches, as re.search).
+    ends_in_slash = validation_pattern("key_prefix", 1)
+    assert [bool(re.search(ends_in_slash, p)) for p in ("", "net1/", "a/b/", "net1", "a/b")] == [True] * 3 + [False] * 2
+    assert policy(A, "net1") == policy(A, "net1/")
+    assert Config(bucket="b", key_prefix="net1").key_prefix == "net1/"
 
 
 @pytest.mark.parametrize("key_prefix", ["*", "net?/", "${aws:username}/", 'a"b', "a b/", "a\\b"])

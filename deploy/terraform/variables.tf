@@ -36,4 +36,10 @@ variable "key_prefix" {
     condition     = can(regex("^[A-Za-z0-9!_.'()/-]*$", var.key_prefix))
     error_message = "The key prefix may hold only A-Z a-z 0-9 ! _ . ' ( ) / -."
   }
+
+  # hoshino-agent adds a missing trailing / to its --key-prefix: without it, net1* would also grant net10...
+  validation {
+    condition     = can(regex("^$|/$", var.key_prefix))
+    error_message = "The key prefix must end in / (e.g. net1/), as hoshino-agent uses it: without it, net1* would also grant net10's objects."
+  }
 }
