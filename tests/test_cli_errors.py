@@ -47,6 +47,8 @@ def refusal(*argv: str) -> str:
     (("--slowest-poll", "0"), "--slowest-poll must be above zero"),
     (("--fastest-poll", "0"), "--fastest-poll must be above zero"),
     (("--fastest-poll", "2s", "--slowest-poll", "1s"), "--fastest-poll 2s is longer than --slowest-poll 1s"),
+    (("--key-prefix", "p" * 50, "--wakeup", "sqs", "--address", "fd5e:59b8:f71d:9a3e::a"),
+     "is too long for a doorbell: the queue name 'hoshino-pppp"),
 ])
 def test_bad_flags_name_the_cause_and_the_fix(argv: tuple[str, ...], expected: str) -> None:
     message = refusal(*argv)
@@ -138,3 +140,11 @@ def test_replay_flags_that_cannot_work_are_refused(argv: list[str], expected: st
     with pytest.raises(SystemExit):
         cli.main(argv)
     assert expected in capsys.readouterr().err
+
+
+def test_the_help_says_what_each_signal_does_and_that_the_prefix_ends_in_a_slash() -> None:
+    from agent.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "Stops cleanly on SIGINT or SIGTERM. SIGHUP reloads the peers file of a sealed node" in text
+    assert "a '/' is added when it does not end in one" in text
