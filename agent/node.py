@@ -340,8 +340,8 @@ class Node:
             if self._stopped.is_set():
                 return
             problems = self._tear_down()
-            self.error = error
-            self.state = "failed" if error else "stopped"
+            self.error = error or self.error  # a start that failed said why: a stop after it keeps that
+            self.state = "failed" if self.error else "stopped"
             for problem in problems:
                 self._notice("warning", f"clean-up: {problem}")
             if self._threads:

@@ -102,8 +102,9 @@ def test_a_start_failing_at_any_step_leaves_nothing(config: Config, namespace: s
         node.start()
     assert node.state == "failed" and node.error == f"injected in {step}"
     assert left_behind(config, before) == []
-    node.stop()  # as the dashboard does after a failed start: nothing more to undo, and no error
+    node.stop()  # as the dashboard does after a failed start: nothing more to undo, and the cause kept
     assert node.wait(1)
+    assert node.state == "failed" and node.error == f"injected in {step}"
 
 
 @pytest.mark.root
