@@ -7,6 +7,7 @@ import ipaddress
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,15 @@ def test_a_derived_address_too_long_for_the_doorbell_is_refused_before_anything_
     with pytest.raises(NodeError, match=r"--key-prefix 'p{40}/' is too long for a doorbell: .*--wakeup poll"):
         Node(config)
     assert Node(Config(bucket="b", key_prefix="p" * 40, machine_id_file=str(machine_id))).config.wakeup == "poll"
+
+
+@pytest.mark.root
+def test_a_polling_node_starts_with_a_prefix_too_long_for_any_queue(config: Config, namespace: str) -> None:
+    before = hoshino_threads()
+    node = Node(replace(config, wakeup="poll", key_prefix="p" * 60), EventQueue())
+    node.start()  # it needs no queue of its own, and will ring none that cannot exist
+    try:
+        assert node.state == "running" and node.doorbell is None
+    finally:
+        node.stop()
+    assert left_behind(namespace, before) == []
