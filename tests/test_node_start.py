@@ -94,7 +94,7 @@ def failing(real: Callable[..., object], error: BaseException, first: bool) -> C
 @pytest.mark.root
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("step", STEPS)
-def test_a_start_failing_at_any_step_leaves_nothing(config: Config, namespace: str, monkeypatch: pytest.MonkeyPatch,
+def test_a_start_failing_at_any_step_leaves_nothing(config: Config, monkeypatch: pytest.MonkeyPatch,
                                                     step: str, when: str) -> None:
     before = hoshino_threads()
     monkeypatch.setattr(Node, step, failing(getattr(Node, step), Injected(f"injected in {step}"), when == "before"))
@@ -110,7 +110,7 @@ def test_a_start_failing_at_any_step_leaves_nothing(config: Config, namespace: s
 
 @pytest.mark.root
 def test_an_unexpected_failure_is_raised_as_it_is_and_still_leaves_nothing(
-        config: Config, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     before = hoshino_threads()
     monkeypatch.setattr(Node, "_start_loops", failing(Node._start_loops, ZeroDivisionError("a bug"), first=False))
     with pytest.raises(ZeroDivisionError):
@@ -166,12 +166,13 @@ def test_a_derived_address_too_long_for_the_doorbell_is_refused_before_anything_
 
 
 @pytest.mark.root
-def test_a_polling_node_starts_with_a_prefix_too_long_for_any_queue(config: Config, namespace: str) -> None:
+def test_a_polling_node_starts_with_a_prefix_too_long_for_any_queue(config: Config) -> None:
     before = hoshino_threads()
-    node = Node(replace(config, wakeup="poll", key_prefix="p" * 60), EventQueue())
+    polling = replace(config, wakeup="poll", key_prefix="p" * 60)
+    node = Node(polling, EventQueue())
     node.start()  # it needs no queue of its own, and will ring none that cannot exist
     try:
         assert node.state == "running" and node.doorbell is None
     finally:
         node.stop()
-    assert left_behind(namespace, before) == []
+    assert left_behind(polling, before) == []
