@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -75,25 +76,27 @@ def namespace() -> Iterator[str]:
         made.close()
 
 
-def node(s3_server: S3Server, bucket: str, netns: str, interface: str, address: str) -> Node:
+def node(s3_server: S3Server, bucket: str, netns: str, interface: str, address: str, state_dir: Path) -> Node:
+    """A node with a state directory of its own: its journal's lock does not stand in for the device's."""
     config = parse("--bucket", bucket, "--endpoint-url", s3_server.endpoint_url, "--netns", netns,
-                   "--interface", interface, "--address", address, "--metrics-listen", "off")
+                   "--interface", interface, "--address", address, "--metrics-listen", "off",
+                   "--state-dir", str(state_dir))
     return Node(config, EventQueue())
 
 
 @pytest.mark.root
 def test_a_second_agent_in_the_same_namespace_is_told_what_holds_it(s3_server: S3Server, bucket: str,
-                                                                     namespace: str) -> None:
-    first = node(s3_server, bucket, namespace, "hoshino0", "fd5e:59b8:f71d:9a3e::a")
+                                                                     namespace: str, tmp_path: Path) -> None:
+    first = node(s3_server, bucket, namespace, "hoshino0", "fd5e:59b8:f71d:9a3e::a", tmp_path / "a")
     first.start()
     try:
-        same_device = node(s3_server, bucket, namespace, "hoshino0", "fd5e:59b8:f71d:9a3e::a")
+        same_device = node(s3_server, bucket, namespace, "hoshino0", "fd5e:59b8:f71d:9a3e::a", tmp_path / "b")
         with pytest.raises(NodeError, match=r"hoshino0 is in use by another program .another hoshino-agent.*--netns"):
             same_device.start()
-        same_address = node(s3_server, bucket, namespace, "hoshino1", "fd5e:59b8:f71d:9a3e::a")
+        same_address = node(s3_server, bucket, namespace, "hoshino1", "fd5e:59b8:f71d:9a3e::a", tmp_path / "c")
         with pytest.raises(NodeError, match=r"already in use on hoshino0: another hoshino-agent .* --address"):
             same_address.start()
-        same_network = node(s3_server, bucket, namespace, "hoshino2", "fd5e:59b8:f71d:9a3e::c")
+        same_network = node(s3_server, bucket, namespace, "hoshino2", "fd5e:59b8:f71d:9a3e::c", tmp_path / "d")
         with pytest.raises(NodeError) as raised:
             same_network.start()
         message = str(raised.value)
