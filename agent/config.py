@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent import ip
 from agent.prices import PriceError, load_prices
 
 DEFAULT_NETWORK = "fd5e:59b8:f71d:9a3e::/64"
@@ -86,7 +87,8 @@ def _network_problem(text: str, error: ValueError) -> str:
     except ValueError:
         return f"not an IPv6 network: {text!r}: write PREFIX/LENGTH, such as {DEFAULT_NETWORK}"
     if loose.version == 4:
-        return f"{text} is an IPv4 network: Hoshino carries IPv6 only; use an IPv6 /64 such as {DEFAULT_NETWORK}"
+        return (f"{text} is an IPv4 network: --network is the IPv6 /64 that names nodes (IPv4 addresses come "
+                f"from {ip.IPV4_NETWORK}, see --address4); use an IPv6 /64 such as {DEFAULT_NETWORK}")
     return f"{text} has bits set after the prefix length: did you mean {loose}?"
 
 
@@ -100,7 +102,40 @@ def parse_address(text: str) -> ipaddress.IPv6Address:
         ipaddress.IPv4Address(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an IPv6 address: {text!r}") from None
-    raise argparse.ArgumentTypeError(f"{text} is an IPv4 address: Hoshino carries IPv6 only")
+    raise argparse.ArgumentTypeError(f"{text} is an IPv4 address: this flag takes a node's IPv6 address "
+                                     f"(a node's IPv4 address is --address4)")
+
+
+def parse_address4(text: str) -> ipaddress.IPv4Address:
+    """Parse a node's IPv4 address, inside 100.64.0.0/10."""
+    try:
+        return ip.parse_ipv4_node_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_routes(text: str) -> tuple[ip.Network, ...]:
+    """Parse PREFIX[,PREFIX...]; an empty text is no routes."""
+    prefixes: list[ip.Network] = []
+    for part in filter(None, (item.strip() for item in text.split(","))):
+        try:
+            prefix = ip.parse_prefix(part)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if prefix.prefixlen == 0:
+            raise argparse.ArgumentTypeError(f"{prefix} is a default route: pass --advertise-exit-node instead")
+        prefixes.append(prefix)
+    return tuple(prefixes)
+
+
+def parse_switch(text: str) -> bool:
+    """A HOSHINO_* variable for an on/off flag: 1, true, yes or on; 0, false, no, off or empty."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not on or off: {text!r} (try 1 or 0)")
 
 
 MAX_INTERFACE_NAME = 15
@@ -153,6 +188,24 @@ class Config:
     """The peers file (TOML): the only nodes whose objects are accepted, and their public keys."""
     state_dir: str | None = DEFAULT_STATE_DIR
     """Where the keys this node delivered are kept across restarts (agent.journal); None keeps them in memory."""
+    address4: ipaddress.IPv4Address | None = None
+    """This node's IPv4 address; None: derived from its IPv6 address (agent.ip.derived_ipv4)."""
+    advertise_routes: tuple[ip.Network, ...] = ()
+    accept_routes: bool = False
+    advertise_exit_node: bool = False
+    exit_node: ipaddress.IPv6Address | None = None
+    exit_interface: str | None = None
+    """The exit node's uplink; None: the device of its own default route."""
+
+    @property
+    def advertised(self) -> tuple[ip.Network, ...]:
+        """Every prefix this node carries for its peers."""
+        return self.advertise_routes + (ip.DEFAULT_ROUTES if self.advertise_exit_node else ())
+
+    @property
+    def routes_beyond_itself(self) -> bool:
+        """Whether this node routes more than its own addresses (which needs sealing)."""
+        return bool(self.advertised or self.accept_routes or self.exit_node)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_prefix", slash_terminated(self.key_prefix))
@@ -177,6 +230,8 @@ class Flag:
     help: str
     default: str | int | None = None
     type: Callable[[str], Any] = str
+    switch: bool = False
+    """An on/off flag without a value (its variable takes 1 or 0)."""
 
 
 FLAGS = [
@@ -221,6 +276,23 @@ FLAGS = [
     Flag("--state-dir", "HOSHINO_STATE_DIR", "DIR",
          f"where the keys of delivered objects are kept, so a restarted node delivers none twice, or 'off' "
          f"(default {DEFAULT_STATE_DIR})", DEFAULT_STATE_DIR),
+    Flag("--address4", "HOSHINO_ADDRESS4", "ADDR",
+         "this node's IPv4 address in 100.64.0.0/10 (default: from the low 22 bits of its IPv6 address)",
+         None, parse_address4),
+    Flag("--advertise-routes", "HOSHINO_ADVERTISE_ROUTES", "PREFIX[,PREFIX]",
+         "carry traffic for these prefixes (a LAN behind this node) for peers whose peers file lists them; "
+         "sealed only", "", parse_routes),
+    Flag("--accept-routes", "HOSHINO_ACCEPT_ROUTES", "",
+         "route to the prefixes peers carry (their routes in the peers file) through the device; sealed only",
+         "", parse_switch, switch=True),
+    Flag("--advertise-exit-node", "HOSHINO_ADVERTISE_EXIT_NODE", "",
+         "forward peers' traffic to anywhere out of the uplink, masqueraded; sealed only", "", parse_switch,
+         switch=True),
+    Flag("--exit-node", "HOSHINO_EXIT_NODE", "ADDR",
+         "send all traffic through this peer (its peers file entry has routes 0.0.0.0/0 and ::/0); sealed only",
+         None, parse_address),
+    Flag("--exit-interface", "HOSHINO_EXIT_INTERFACE", "NAME",
+         "with --advertise-exit-node: the uplink (default: the device of the default route)"),
 ]
 
 
@@ -228,6 +300,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the node's flags; each one's default comes from its environment variable if set."""
     group = parser.add_argument_group("node")
     for flag in FLAGS:
+        if flag.switch:
+            group.add_argument(flag.name, action="store_true", default=flag.type(os.environ.get(flag.env, "")),
+                               help=f"{flag.help} [${flag.env}]")
+            continue
         group.add_argument(
             flag.name, metavar=flag.metavar, type=flag.type, default=os.environ.get(flag.env, flag.default),
             help=f"{flag.help} [${flag.env}]",
@@ -276,6 +352,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         if args.address is not None and (problem := queue_name_problem(slash_terminated(args.key_prefix),
                                                                        args.address)):
             raise ConfigError(problem)
+    _check_routing(args)
     return Config(
         bucket=args.bucket,
         endpoint_url=args.endpoint_url or None,
@@ -297,4 +374,27 @@ def config_from_args(args: argparse.Namespace) -> Config:
         key_file=args.key_file or None,
         peers_file=args.peers or None,
         state_dir=None if args.state_dir in ("", "off") else args.state_dir,
+        address4=args.address4,
+        advertise_routes=args.advertise_routes,
+        accept_routes=args.accept_routes,
+        advertise_exit_node=args.advertise_exit_node,
+        exit_node=args.exit_node,
+        exit_interface=args.exit_interface or None,
     )
+
+
+def _check_routing(args: argparse.Namespace) -> None:
+    """Routing beyond the node's own addresses needs sealing: else anyone who can write to the bucket
+    could send into a LAN, or relay through an exit node."""
+    wanted = [name for name, on in (("--advertise-exit-node", args.advertise_exit_node),
+                                    ("--advertise-routes", args.advertise_routes),
+                                    ("--exit-node", args.exit_node), ("--accept-routes", args.accept_routes)) if on]
+    if wanted and not args.key_file:
+        raise ConfigError(f"{wanted[0]} needs sealing (--key-file and --peers): without it anyone who can write to "
+                          f"the bucket could send through this node")
+    if args.exit_node is not None and args.advertise_exit_node:
+        raise ConfigError("--exit-node and --advertise-exit-node: a node is an exit node or uses one, not both")
+    if args.exit_interface and not args.advertise_exit_node:
+        raise ConfigError("--exit-interface is the uplink of an exit node: pass --advertise-exit-node too")
+    if args.exit_interface and (problem := interface_problem(args.exit_interface)):
+        raise ConfigError(problem.replace("--interface", "--exit-interface"))

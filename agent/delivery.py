@@ -5,7 +5,7 @@ Its packets are written at the pace they were sent (agent.pacing), not as one bu
 Every object ends here or in discovery's refusals, and either way the ledger records it handled
 and its delete is queued. A key is recorded delivered before its first packet is written, so no
 listing, bell or restart can have it written twice. Work per object is bounded and linear in its
-size: the fixed 40-byte header of each packet is all that is read on the way.
+size: the fixed header of each packet (agent.ip) is all that is read on the way.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from agent.ledger import Ledger
 from agent.metrics import Stats
 from agent.pacing import Pacer
 from agent.recent import CarriedObject, RecentObjects
+from agent.router import Router
 
 Publish = Callable[[Event], None]
 
@@ -44,6 +45,8 @@ class IngressSettings:
     budget_bytes: int = 16 << 20
     """Bytes that objects in flight may hold at most (each counts its announced size)."""
     max_in_flight: int = 64
+    router: Router | None = None
+    """Which packets are this node's to deliver; None: its own addresses, from its network."""
 
     @property
     def window(self) -> float:
@@ -71,6 +74,7 @@ class Delivery:
         self.clock = clock
         self._full_told: set[ipaddress.IPv6Address | None] = set()
         self.pacer = Pacer(fetches.ready)
+        self.router = settings.router or Router.unsealed(settings.address, settings.network)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -155,8 +159,7 @@ class Delivery:
             except packets.PacketError as error:
                 self._drop_packets(error.args[0], key, [data])
                 continue
-            reason = packets.ingress_verdict(header, settings.address, settings.network, settings.mtu,
-                                             decoded.sender)
+            reason = packets.ingress_verdict(header, self.router, settings.mtu, decoded.sender)
             if reason:
                 self._drop_packets(reason, key, [data])
                 continue

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import dpkt
 
+from agent.ip import IPV6_FIXED, IPV6_HEADER, version
+
 _PROTOCOLS = {
     0: "Hop-by-Hop Options", 6: "TCP", 17: "UDP", 43: "Routing", 44: "Fragment", 50: "ESP", 51: "AH",
     58: "ICMPv6", 59: "No Next Header", 60: "Destination Options",
@@ -27,8 +29,6 @@ _TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
 _TCP_OPTIONS = {
     0: "EOL", 1: "NOP", 2: "MSS", 3: "Window scale", 4: "SACK permitted", 5: "SACK", 8: "Timestamps",
 }
-_IPV6_HEADER = 40
-_FIXED = struct.Struct("!IHBB16s16s")
 _EXTENSIONS = {0, 43, 44, 51, 60}
 """Extension headers decoded in a chain (ESP, 50, hides what follows it)."""
 MAX_EXTENSIONS = 16
@@ -105,7 +105,7 @@ class Dissection:
                 return item.name
         if self.is_ipv6:
             return f"proto-{self.next_header}"
-        return "IPv4" if self.packet and self.packet[0] >> 4 == 4 else "other"
+        return "IPv4" if version(self.packet) == 4 else "other"
 
     @property
     def summary(self) -> str:
@@ -152,16 +152,15 @@ def dissect(packet: bytes, checksums: bool = True) -> Dissection:
     checksums=False skips verifying the upper layer's checksum (a summary does not need it).
     """
     problems: list[str] = []
-    if len(packet) < _IPV6_HEADER or packet[0] >> 4 != 6:
-        version = packet[0] >> 4 if packet else "-"
-        problems.append(f"not an IPv6 packet ({len(packet)} bytes, version {version})")
+    if len(packet) < IPV6_HEADER or version(packet) != 6:
+        problems.append(f"not an IPv6 packet ({len(packet)} bytes, version {version(packet) if packet else '-'})")
         return Dissection(packet, (_data_layer("Data", packet, 0, len(packet)),), tuple(problems))
-    ip = _Fixed(*_FIXED.unpack_from(packet))
+    ip = _Fixed(*IPV6_FIXED.unpack_from(packet))
     layers = [_ipv6_layer(packet, ip)]
-    end = min(len(packet), _IPV6_HEADER + ip.plen) if ip.plen else len(packet)
-    if ip.plen and _IPV6_HEADER + ip.plen > len(packet):
-        problems.append(f"payload length says {ip.plen} bytes, packet carries {len(packet) - _IPV6_HEADER}")
-    offset, next_header, fragmented = _IPV6_HEADER, ip.nxt, False
+    end = min(len(packet), IPV6_HEADER + ip.plen) if ip.plen else len(packet)
+    if ip.plen and IPV6_HEADER + ip.plen > len(packet):
+        problems.append(f"payload length says {ip.plen} bytes, packet carries {len(packet) - IPV6_HEADER}")
+    offset, next_header, fragmented = IPV6_HEADER, ip.nxt, False
     while next_header in _EXTENSIONS and offset < end:
         if len(layers) > MAX_EXTENSIONS:
             problems.append(f"more than {MAX_EXTENSIONS} extension headers: the rest is not decoded")
@@ -197,7 +196,7 @@ def _ipv6_layer(packet: bytes, ip: _Fixed) -> Layer:
     b.add("Hop limit", ip.hlim, 7, 1)
     b.add("Source", src.compressed, 8, 16)
     b.add("Destination", dst.compressed, 24, 16)
-    return b.done(f"{src.compressed} -> {dst.compressed}, hop limit {ip.hlim}", _IPV6_HEADER)
+    return b.done(f"{src.compressed} -> {dst.compressed}, hop limit {ip.hlim}", IPV6_HEADER)
 
 
 def _extension_layer(packet: bytes, offset: int, end: int, kind: int) -> tuple[Layer, int, bool]:

@@ -22,6 +22,7 @@ from agent.events import Event, Verdict
 from agent.heartbeat import Heartbeat
 from agent.metrics import Stats
 from agent.recent import CarriedObject, RecentObjects
+from agent.router import Router
 from agent.transport.base import Bell, Bucket, Doorbell, StoreError
 
 Publish = Callable[[Event], None]
@@ -49,6 +50,8 @@ class EgressSettings:
     """Objects in flight to one destination: one, so its objects land in the order they were made."""
     max_spacing: float = 0.1
     """The longest a dense flow's packets wait for the next object to their destination, in seconds."""
+    router: Router | None = None
+    """Where each packet goes; None: the node's own /64 and its derived IPv4 addresses only."""
 
 
 @dataclass(slots=True)
@@ -118,6 +121,7 @@ class Egress:
         self.recent = recent
         self.unrung = unrung
         self.keys = wire.KeyMaker(settings.key_prefix)
+        self.router = settings.router or Router.unsealed(settings.address, settings.network)
         self._outboxes: dict[ipaddress.IPv6Address, Outbox] = {}
         self._changed = threading.Condition()
         self._waiting_packets = 0
@@ -158,16 +162,16 @@ class Egress:
         except packets.PacketError as error:
             self._ignored(data, error.args[0])
             return
-        reason = packets.egress_verdict(header, self.settings.network, self.settings.address)
-        if reason:
+        reason, hop = packets.egress_verdict(header, self.router)
+        if hop is None:
             self._ignored(data, reason)
             return
         with self._changed:
             full = (self._waiting_packets >= self.settings.queue_packets
                     or self._waiting_bytes + len(data) > self.settings.queue_bytes)
-            outbox = self._outboxes.get(header.destination)
+            outbox = self._outboxes.get(hop)
             if outbox is None:
-                outbox = self._outboxes[header.destination] = Outbox(header.destination)
+                outbox = self._outboxes[hop] = Outbox(hop)
             if not full:
                 outbox.waiting.append((time.monotonic(), data))
                 outbox.waiting_bytes += len(data)

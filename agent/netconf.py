@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import os
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
+
+from agent.ip import IPV4_NETWORK, Network
 
 NETNS_DIR = Path("/run/netns")
 # Set before the link comes up, so the kernel sends no router solicitations and does no DAD.
@@ -82,8 +85,9 @@ def configure(
     network: ipaddress.IPv6Network,
     mtu: int,
     namespace: str | None = None,
+    address4: ipaddress.IPv4Address | None = None,
 ) -> None:
-    """Give the device its MTU and address, bring it up and route the network through it."""
+    """Give the device its MTU and addresses, bring it up and route the network (and its IPv4 space) through it."""
     with inside(namespace):
         _write_sysctls(interface)
     with _netlink(namespace) as ipr:
@@ -100,30 +104,34 @@ def configure(
         except NetlinkError:
             largest = ipr.get_links(index)[0].get_attr("IFLA_MAX_MTU") or 65535
             raise NetconfError(f"the kernel refused MTU {mtu}: {interface} accepts at most {largest}") from None
-        try:
-            ipr.addr("add", index=index, address=address.compressed, prefixlen=128)
-        except NetlinkError as error:
-            if error.code != errno.EEXIST:
-                raise NetconfError(f"cannot give {interface} the address {address}: {error.args[-1]}") from None
+        for own in (address, address4):
+            if own is None:
+                continue
+            try:
+                ipr.addr("add", index=index, address=own.compressed, prefixlen=own.max_prefixlen)
+            except NetlinkError as error:
+                if error.code != errno.EEXIST:
+                    raise NetconfError(f"cannot give {interface} the address {own}: {error.args[-1]}") from None
         try:
             ipr.link("set", index=index, state="up")
         except NetlinkError as error:
             raise NetconfError(f"cannot bring {interface} up: {error.args[-1]}") from None
-        try:
-            ipr.route("add", dst=network.network_address.compressed, dst_len=network.prefixlen, oif=index)
-        except NetlinkError as error:
-            if error.code == errno.EEXIST:
-                raise NetconfError(_route_taken(ipr, network, namespace)) from None
-            raise NetconfError(f"cannot route {network} through {interface}: {error.args[-1]}") from None
+        for routed in (network, *((IPV4_NETWORK,) if address4 is not None else ())):
+            try:
+                ipr.route("add", dst=routed.network_address.compressed, dst_len=routed.prefixlen, oif=index)
+            except NetlinkError as error:
+                if error.code == errno.EEXIST:
+                    raise NetconfError(_route_taken(ipr, routed, namespace)) from None
+                raise NetconfError(f"cannot route {routed} through {interface}: {error.args[-1]}") from None
 
 
-def _route_taken(ipr: IPRoute, network: ipaddress.IPv6Network, namespace: str | None) -> str:
+def _route_taken(ipr: IPRoute, network: Network, namespace: str | None) -> str:
     """Say which device already routes network, and what to do about it."""
     where = f"namespace {namespace}" if namespace else "this network namespace"
     holders = []
-    for route in ipr.get_routes(family=10):
-        destination = route.get_attr("RTA_DST") or "::"
-        if (ipaddress.IPv6Address(destination), route["dst_len"]) == (network.network_address, network.prefixlen) \
+    for route in ipr.get_routes(family=10 if network.version == 6 else 2):
+        destination = route.get_attr("RTA_DST") or ("::" if network.version == 6 else "0.0.0.0")
+        if (ipaddress.ip_address(destination), route["dst_len"]) == (network.network_address, network.prefixlen) \
                 and route.get_attr("RTA_OIF"):
             links = ipr.get_links(route.get_attr("RTA_OIF"))
             holders.append(links[0].get_attr("IFLA_IFNAME") if links else str(route.get_attr("RTA_OIF")))
@@ -137,8 +145,9 @@ def deconfigure(
     address: ipaddress.IPv6Address,
     network: ipaddress.IPv6Network,
     namespace: str | None = None,
+    address4: ipaddress.IPv4Address | None = None,
 ) -> list[str]:
-    """Remove the route and the address; each step on its own, returning what failed."""
+    """Remove the routes and the addresses; each step on its own, returning what failed."""
     problems: list[str] = []
     try:
         ipr = _netlink(namespace)
@@ -149,11 +158,16 @@ def deconfigure(
         if not found:
             return problems  # the device is gone, and its address and route with it
         index = found[0]
-        steps = (
-            ("route", lambda: ipr.route(
-                "del", dst=network.network_address.compressed, dst_len=network.prefixlen, oif=index)),
-            ("address", lambda: ipr.addr("del", index=index, address=address.compressed, prefixlen=128)),
-        )
+        routed = (network, *((IPV4_NETWORK,) if address4 is not None else ()))
+        owned = (address, *((address4,) if address4 is not None else ()))
+        steps = [
+            *((f"route {net}", functools.partial(
+                ipr.route, "del", dst=net.network_address.compressed, dst_len=net.prefixlen, oif=index))
+              for net in routed),
+            *((f"address {own}", functools.partial(
+                ipr.addr, "del", index=index, address=own.compressed, prefixlen=own.max_prefixlen))
+              for own in owned),
+        ]
         for what, step in steps:
             try:
                 step()

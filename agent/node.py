@@ -22,9 +22,11 @@ from agent.egress import Egress, EgressSettings
 from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
 from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress, IngressSettings
+from agent.ip import derived_ipv4
 from agent.journal import Journal, JournalError, journal_name
 from agent.prices import PriceError, load_prices
 from agent.recent import CarriedObject, RecentObjects
+from agent.router import RouteError, Router, RouterSettings
 from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, make_doorbell, open_bucket
 from agent.transport.sqs import SqsDoorbell, queue_name_problem
 from agent.tun import Tun
@@ -65,6 +67,7 @@ class Node:
             raise NodeError(f"address {self.address} is outside network {config.network}")
         if config.wakeup == "sqs" and (problem := queue_name_problem(config.key_prefix, self.address)):
             raise NodeError(problem)
+        self.address4 = config.address4 or derived_ipv4(self.address)
         try:
             self.prices = load_prices(config.prices)
         except PriceError as error:
@@ -89,6 +92,7 @@ class Node:
         self.bucket: GuardedBucket | None = None
         self.doorbell: Doorbell | None = None
         self.sealed: SealedTunnel | None = None
+        self.router: Router | None = None
         self._egress: Egress | None = None
 
     # Controls, safe from any thread.
@@ -126,6 +130,11 @@ class Node:
                 message, level = f"peers file not reloaded, the old peers stay: {error}", "warning"
             else:
                 message, level = f"peers file reloaded: {len(table)} peer{'s' if len(table) != 1 else ''}", "info"
+                if self.router is not None:
+                    self.router.table()
+                    if self.router.problem:
+                        message, level = f"{message}; its routes are not used, the old ones stay: " \
+                                         f"{self.router.problem}", "warning"
         self._notice(level, message)  # type: ignore[arg-type]
         return message
 
@@ -152,6 +161,7 @@ class Node:
             raise NodeError("needs CAP_NET_ADMIN: run as root")
         try:
             self._open_sealing()
+            self._open_router()
             self._open_bucket()
             self._open_journal()
             self._open_device()
@@ -195,6 +205,19 @@ class Node:
             raise NodeError(str(error)) from None
         self.sealed = SealedTunnel(sealer, report=lambda message: self._notice("warning", message))
 
+    def _open_router(self) -> None:
+        """The routing table, checked against the peers file now rather than at the first packet."""
+        config = self.config
+        sealed = self.sealed
+        try:
+            self.router = Router(
+                RouterSettings(self.address, config.network, self.address4, config.advertised, config.accept_routes,
+                               config.exit_node),
+                (lambda: sealed.sealer.peers.table) if sealed is not None else None,
+            )
+        except RouteError as error:
+            raise NodeError(str(error)) from None
+
     def _open_bucket(self) -> None:
         """The bucket, and a check that this node may list its inbox."""
         config = self.config
@@ -222,7 +245,7 @@ class Node:
         """MTU, address, link up, route. Marked first: a configuration that fails half-way is undone too."""
         config = self.config
         self._configured = True
-        netconf.configure(config.interface, self.address, config.network, config.mtu, config.netns)
+        netconf.configure(config.interface, self.address, config.network, config.mtu, config.netns, self.address4)
 
     def _open_doorbell(self) -> SqsDoorbell:
         """The ringer of other nodes' doorbells; with --wakeup sqs also this node's own doorbell."""
@@ -246,7 +269,7 @@ class Node:
         ingress = Ingress(
             self.bucket, self._tun.write, self.stats, self.heartbeat,
             IngressSettings(self.address, config.network, config.mtu, config.key_prefix, max_age=config.max_age,
-                            skew=SKEW),
+                            skew=SKEW, router=self.router),
             doorbell=self.doorbell, publish=publish, recent=self.recent,
             opener=self.sealed.open if self.sealed else None,
             report=lambda message: self._notice("warning", message),
@@ -254,7 +277,7 @@ class Node:
         )
         egress = Egress(
             self.bucket, self.stats, self.heartbeat,
-            EgressSettings(self.address, config.network, config.mtu, config.key_prefix),
+            EgressSettings(self.address, config.network, config.mtu, config.key_prefix, router=self.router),
             doorbell=ringer, publish=publish, recent=self.recent,
             seal=self.sealed.seal if self.sealed else None,
             unrung=ingress.expect_unannounced if self.doorbell is not None else None,
@@ -377,7 +400,7 @@ class Node:
             self._metrics_server = None
         if self._configured:
             attempt("removing the route and address", lambda: problems.extend(netconf.deconfigure(
-                self.config.interface, self.address, self.config.network, self.config.netns)))
+                self.config.interface, self.address, self.config.network, self.config.netns, self.address4)))
             self._configured = False
         if tun is not None:
             attempt("closing the device", tun.close)

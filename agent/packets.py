@@ -1,82 +1,47 @@
-"""What the tunnel reads of a packet: the fixed 40-byte IPv6 header, checked in constant time.
+"""The tunnel's per-packet verdicts on both paths, read from the fixed header only (agent.ip).
 
 Nothing on the path between the device and the bucket runs a decoder whose cost a sender controls:
-the verdicts below read the fixed header only. The layered decode (agent.dissect) is for people,
-and runs only when a front end asks for packet events.
+the verdicts below read the fixed header and ask the router. The layered decode (agent.dissect)
+is for people, and runs only when a front end asks for packet events.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import struct
 import time
-from dataclasses import dataclass
 
 from agent.events import SNAPLEN, Direction, PacketSeen, Verdict
+from agent.ip import Header, PacketError, parse_header, scope_reason
+from agent.router import Router
 
-IPV6_HEADER = 40
-_HEADER = struct.Struct("!IHBB16s16s")
-
-
-class PacketError(ValueError):
-    """Bytes that are not a well-formed IPv6 packet; args[0] is a short reason label."""
+__all__ = ["Header", "PacketError", "egress_verdict", "ingress_verdict", "parse_header", "seen"]
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """The fixed IPv6 header of a packet whose payload length matches its size."""
-
-    source: ipaddress.IPv6Address
-    destination: ipaddress.IPv6Address
-    next_header: int
-    length: int
-
-
-def parse_header(data: bytes | memoryview) -> Header:
-    """Read the fixed header; raise PacketError('not_ipv6' or 'malformed'). Constant time."""
-    if not data or data[0] >> 4 != 6:
-        raise PacketError("not_ipv6")
-    if len(data) < IPV6_HEADER:
-        raise PacketError("malformed")
-    _, payload_length, next_header, _, source, destination = _HEADER.unpack_from(data)
-    if payload_length + IPV6_HEADER != len(data):  # also refuses jumbograms (payload length 0)
-        raise PacketError("malformed")
-    return Header(ipaddress.IPv6Address(source), ipaddress.IPv6Address(destination), next_header, len(data))
-
-
-def egress_verdict(header: Header, network: ipaddress.IPv6Network, own: ipaddress.IPv6Address) -> str:
-    """Why a packet from the device must not be sent, or '' when it may be."""
+def egress_verdict(header: Header, router: Router) -> tuple[str, ipaddress.IPv6Address | None]:
+    """Why a packet from the device must not be sent ('' when it may be), and the node to send it to."""
     destination = header.destination
-    if destination.is_multicast:
-        return "multicast"
-    if destination.is_link_local:
-        return "link_local"
-    if destination == own:
-        return "own_address"
-    if destination not in network:
-        return "outside_network"
-    if header.source != own:
-        return "foreign_source"
-    return ""
+    if reason := scope_reason(destination):
+        return reason, None
+    if router.is_own(destination):
+        return "own_address", None
+    if not router.may_originate(header.source):
+        return "foreign_source", None
+    hop = router.next_hop(destination)
+    if hop is None:
+        return "no_route", None
+    return "", hop
 
 
-def ingress_verdict(
-    header: Header,
-    own: ipaddress.IPv6Address,
-    network: ipaddress.IPv6Network,
-    mtu: int,
-    sender: ipaddress.IPv6Address | None = None,
-) -> str:
+def ingress_verdict(header: Header, router: Router, mtu: int, sender: ipaddress.IPv6Address | None = None) -> str:
     """Why a packet from the bucket must not be delivered, or '' when it may be.
 
-    sender is the authenticated sender of a sealed object: its packets must come from it.
+    sender is the authenticated sender of a sealed object: the packet's source must be one of its
+    addresses or lie in its routes; its destination must be this node or a prefix this node carries.
     """
-    if header.destination != own:
-        return "wrong_destination"
-    if header.source not in network:
-        return "foreign_source"
-    if sender is not None and header.source != sender:
-        return "spoofed_source"
+    if not router.routed_here(header.destination):
+        return "not_routed_here"
+    if reason := router.source_verdict(header.source, sender):
+        return reason
     if header.length > mtu:
         return "too_long"
     return ""
@@ -92,8 +57,15 @@ def seen(data: bytes, direction: Direction, key: str, verdict: Verdict, reason: 
     decoded = dissect(data, checksums=False)
     source = destination = ""
     if decoded.is_ipv6:
-        ip = decoded.layers[0]
-        source, destination = str(ip.field("Source").value), str(ip.field("Destination").value)
+        ip6 = decoded.layers[0]
+        source, destination = str(ip6.field("Source").value), str(ip6.field("Destination").value)
+    else:
+        try:
+            header = parse_header(data)
+        except PacketError:
+            pass
+        else:
+            source, destination = str(header.source), str(header.destination)
     return PacketSeen(
         time.time(), direction, source, destination, decoded.protocol, decoded.summary, len(data), key,
         verdict, reason, bytes(data[:SNAPLEN]),

@@ -15,8 +15,11 @@ from datetime import datetime
 
 import ulid
 
-# A bundle starts with this magic: 'H' (0x48) is never the first byte of an IPv6 packet
-# (version nibble 4), so a reader tells the formats apart from the first bytes.
+from agent import ip
+
+# A bundle starts with this magic: 'H' (0x48) is never the first byte of an IPv6 packet, so a reader
+# tells the formats apart from the first bytes. It could begin an IPv4 packet (version 4, IHL 8):
+# so an IPv4 packet always travels in a bundle, even alone, and never raw.
 BUNDLE_MAGIC = b"HSB1"
 PACED_BUNDLE_MAGIC = b"HSB2"
 SEALED_MAGIC = b"HSS1"
@@ -102,13 +105,14 @@ def ulid_floor(seconds: float) -> str:
 
 
 def encode(packets: list[bytes], offsets: list[float] | None = None) -> bytes:
-    """One packet is stored raw; several become a bundle, a paced one (bundle-v2) when each packet's
-    offset in seconds from the first is given, so the receiver can deliver them at the pace they came."""
+    """One IPv6 packet is stored raw; several packets, or any IPv4 packet, become a bundle, a paced one
+    (bundle-v2) when each packet's offset in seconds from the first is given, so the receiver can deliver
+    them at the pace they came."""
     if not packets:
         raise WireError("nothing to encode")
     if len(packets) > MAX_BUNDLE_PACKETS:
         raise WireError(f"{len(packets)} packets: a bundle holds at most {MAX_BUNDLE_PACKETS}")
-    if len(packets) == 1:
+    if len(packets) == 1 and ip.version(packets[0]) == 6:
         return packets[0]
     if offsets is not None:
         parts = [PACED_BUNDLE_MAGIC]
@@ -171,7 +175,7 @@ class Format:
 
 
 FORMATS = (
-    Format("raw-ipv6", lambda body: bool(body) and body[0] >> 4 == 6, _raw),
+    Format("raw-ipv6", lambda body: ip.version(body) == 6, _raw),
     Format("bundle-v1", lambda body: body.startswith(BUNDLE_MAGIC), _bundle),
     Format("bundle-v2", lambda body: body.startswith(PACED_BUNDLE_MAGIC), _paced_bundle),
     Format("sealed-v1", lambda body: body.startswith(SEALED_MAGIC), None),

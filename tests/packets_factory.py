@@ -30,3 +30,18 @@ def udp(src: ipaddress.IPv6Address = A, dst: ipaddress.IPv6Address = B, payload:
     datagram = dpkt.udp.UDP(sport=5353, dport=5353, data=payload)
     datagram.ulen = 8 + len(payload)
     return ip6(src, dst, datagram, dpkt.ip.IP_PROTO_UDP)
+
+
+A4 = ipaddress.IPv4Address("100.64.0.10")
+B4 = ipaddress.IPv4Address("100.64.0.11")
+
+
+def ip4(src: ipaddress.IPv4Address, dst: ipaddress.IPv4Address, upper: dpkt.Packet | bytes, proto: int) -> bytes:
+    """An IPv4 packet; dpkt fills in the total length and the header checksum."""
+    return bytes(dpkt.ip.IP(src=src.packed, dst=dst.packed, p=proto, ttl=64, data=upper))
+
+
+def udp4(src: ipaddress.IPv4Address = A4, dst: ipaddress.IPv4Address = B4, payload: bytes = b"hello") -> bytes:
+    datagram = dpkt.udp.UDP(sport=5353, dport=5353, data=payload)
+    datagram.ulen = 8 + len(payload)
+    return ip4(src, dst, datagram, dpkt.ip.IP_PROTO_UDP)

@@ -35,7 +35,7 @@ def refusal(*argv: str) -> str:
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (("--network", "::/0"), "every IPv6 address"),
-    (("--network", "10.0.0.0/8"), "is an IPv4 network: Hoshino carries IPv6 only"),
+    (("--network", "10.0.0.0/8"), "is an IPv4 network: --network is the IPv6 /64"),
     (("--network", "fd00::1/64"), "did you mean fd00::/64?"),
     (("--network", "fe80::/64"), "link-local"),
     (("--network", "ff00::/64"), "multicast"),

@@ -61,7 +61,7 @@ def test_an_empty_table_is_no_peers():
      r"file:3: peer 'FD5E:0::A': the same address as 'fd5e::a': list each peer once"),
     ('[peers]\n"fd5e::a" = 7\n', r"file:2: peer 'fd5e::a': give a public key, or a list of keys"),
     ('[peers]\n"fd5e::a" = []\n', r"give a public key, or a list"),
-    ('[peers]\n"fd5e::a" = { key = "x" }\n', r"give a public key, or a list"),
+    ('[peers]\n"fd5e::a" = { key = "x" }\n', r"file:2: peer 'fd5e::a': unknown field 'key': .*holds keys, routes"),
     ('[peers]\n"fd5e::a" = "not base64!"\n',
      r"file:2: peer 'fd5e::a': key 'not base64!' is not base64: paste the line"),
     ('[peers]\n"fd5e::a" = "AAAA"\n', r"holds 3 bytes, not 32"),

@@ -171,7 +171,7 @@ def test_bad_objects_are_dropped_counted_and_deleted(s3_server, bucket, sides):
     b.receive()
     assert b.delivered == [good]
     assert b.stats.dropped == {
-        "bad_object": 2, "malformed": 1, "wrong_destination": 1, "foreign_source": 1, "bad_key": 1, "too_long": 1,
+        "bad_object": 2, "malformed": 1, "not_routed_here": 1, "foreign_source": 1, "bad_key": 1, "too_long": 1,
     }
     b.ingress.deleter.delete_once()
     assert keys(s3_server, bucket) == []

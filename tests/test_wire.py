@@ -104,3 +104,12 @@ def test_ulid_floor_sorts_before_every_key_made_at_or_after_that_moment():
     inbox = wire.inbox("", B)
     assert f"{inbox}{wire.ulid_floor(made)}" <= key
     assert f"{inbox}{wire.ulid_floor(made + 0.002)}" > key
+
+
+def test_an_ipv4_packet_always_travels_in_a_bundle():
+    from packets_factory import udp4
+
+    alone = udp4()
+    body = wire.encode([alone])
+    assert wire.body_format(body) == "bundle-v1"
+    assert wire.decode(body).packets == [alone]

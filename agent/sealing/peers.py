@@ -12,6 +12,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from agent import ip
+from agent.router import PeerRoutes
 from agent.sealing.keys import KeyFileError, decode_public_key, key_id, public_bytes
 from agent.sealing.trusted_file import UntrustedFile, read_trusted
 
@@ -43,6 +45,11 @@ class PeerTable:
 
     _keys: dict[ipaddress.IPv6Address, tuple[PeerKey, ...]] = field(default_factory=dict)
     _raw: frozenset[bytes] = frozenset()
+    _routing: dict[ipaddress.IPv6Address, PeerRoutes] = field(default_factory=dict)
+
+    def routing(self) -> dict[ipaddress.IPv6Address, PeerRoutes]:
+        """Each peer's addresses and routes, for the router."""
+        return self._routing
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -68,7 +75,8 @@ class PeerTable:
 
 def _line_of(lines: list[str], name: str) -> str:
     """':N' for the line that defines the peer, or '' when it cannot be told."""
-    pattern = re.compile(rf"""^\s*(?:"{re.escape(name)}"|'{re.escape(name)}'|{re.escape(name)})\s*=""")
+    quoted = re.escape(name)
+    pattern = re.compile(rf"""^\s*(?:\[\s*peers\s*\.\s*)?(?:"{quoted}"|'{quoted}'|{quoted})\s*[=\]]""")
     for number, line in enumerate(lines, 1):
         if pattern.match(line):
             return f":{number}"
@@ -103,6 +111,7 @@ def parse_peers(text: str, source: str = "peers file") -> PeerTable:
         raise PeersError(f"{source}: 'peers' must be a table ([peers]), e.g.\n{EXAMPLE}")
     lines = text.splitlines()
     keys: dict[ipaddress.IPv6Address, tuple[PeerKey, ...]] = {}
+    routing: dict[ipaddress.IPv6Address, PeerRoutes] = {}
     written: dict[ipaddress.IPv6Address, str] = {}
     owner: dict[bytes, str] = {}
     for name, value in table.items():
@@ -119,6 +128,10 @@ def parse_peers(text: str, source: str = "peers file") -> PeerTable:
             raise PeersError(f"{where}: the same address as {written[address]!r}: list each peer once, "
                              f"its keys in one list")
         written[address] = name
+        if isinstance(value, dict):
+            value, routing[address] = _table_form(value, address, where)
+        else:
+            routing[address] = PeerRoutes(address, ip.derived_ipv4(address))
         texts = [value] if isinstance(value, str) else value
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise PeersError(f"{where}: give a public key, or a list of keys during a rotation, "
@@ -140,7 +153,67 @@ def parse_peers(text: str, source: str = "peers file") -> PeerTable:
             owner[key.raw] = name
             peer_keys.append(key)
         keys[address] = tuple(peer_keys)
-    return PeerTable(keys, frozenset(owner))
+    _check_routing(routing, written, lines, source)
+    return PeerTable(keys, frozenset(owner), routing)
+
+
+TABLE_EXAMPLE = ('[peers."fd5e:59b8:f71d:9a3e::e"]\nkeys = ["<its public key>"]\n'
+                 'routes = ["0.0.0.0/0", "::/0"]  # optional: what it carries beyond its own addresses\n'
+                 'address4 = "100.64.0.14"  # optional: its IPv4 address, if not derived\nname = "exit"  # optional')
+_TABLE_FIELDS = {"keys", "routes", "address4", "name"}
+
+
+def _table_form(entry: dict[str, object], address: ipaddress.IPv6Address, where: str) -> tuple[object, PeerRoutes]:
+    """A peer written as a table ([peers."ADDR"]): its keys (as the one-line form would give them) and routes."""
+    extra = sorted(set(entry) - _TABLE_FIELDS)
+    if extra:
+        raise PeersError(f"{where}: unknown field {extra[0]!r}: a peer's table holds keys, routes, address4 "
+                         f"and name, e.g.\n{TABLE_EXAMPLE}")
+    if "keys" not in entry:
+        raise PeersError(f"{where}: no keys: add keys = [\"<its public key>\"], e.g.\n{TABLE_EXAMPLE}")
+    routes = entry.get("routes", [])
+    if not isinstance(routes, list) or not all(isinstance(route, str) for route in routes):
+        raise PeersError(f"{where}: routes must be a list of prefixes, e.g. [\"192.0.2.0/24\"]")
+    prefixes: list[ip.Network] = []
+    for route in routes:
+        try:
+            prefix = ip.parse_prefix(route)
+        except ValueError as error:
+            raise PeersError(f"{where}: route {error}") from None
+        if prefix in prefixes:
+            raise PeersError(f"{where}: route {prefix} is listed twice")
+        prefixes.append(prefix)
+    address4 = ip.derived_ipv4(address)
+    if "address4" in entry:
+        text = entry["address4"]
+        try:
+            address4 = ip.parse_ipv4_node_address(text if isinstance(text, str) else repr(text))
+        except ValueError as error:
+            raise PeersError(f"{where}: address4: {error}") from None
+    name = entry.get("name", "")
+    if not isinstance(name, str):
+        raise PeersError(f"{where}: name must be a string")
+    return entry["keys"], PeerRoutes(address, address4, tuple(prefixes), name)
+
+
+def _check_routing(routing: dict[ipaddress.IPv6Address, PeerRoutes], written: dict[ipaddress.IPv6Address, str],
+                   lines: list[str], source: str) -> None:
+    """Refuse two peers on one IPv4 address, or one prefix (other than the default routes) routed to two."""
+    holders: dict[object, ipaddress.IPv6Address] = {}
+    for address, peer in routing.items():
+        where = f"{source}{_line_of(lines, written[address])}: peer {written[address]!r}"
+        if peer.address4 in holders:
+            other = written[holders[peer.address4]]
+            raise PeersError(f"{where}: IPv4 address {peer.address4} belongs to peer {other!r} too: "
+                             f"give one of them address4 = \"...\" in its table")
+        holders[peer.address4] = address
+        for prefix in peer.routes:
+            if prefix in ip.DEFAULT_ROUTES:
+                continue  # several exit nodes may be listed: --exit-node picks one
+            if prefix in holders:
+                raise PeersError(f"{where}: route {prefix} is carried by peer {written[holders[prefix]]!r} too: "
+                                 f"a prefix is carried by one peer")
+            holders[prefix] = address
 
 
 def load_peers(path: str | Path) -> PeerTable:
