@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
-from agent import metrics, netconf, wire
+from agent import gateway, metrics, netconf, wire
 from agent.address import AddressError, node_address, read_machine_id
 from agent.config import Config
 from agent.egress import Egress, EgressSettings
@@ -94,6 +94,9 @@ class Node:
         self.sealed: SealedTunnel | None = None
         self.router: Router | None = None
         self._egress: Egress | None = None
+        self.uplink = ""
+        """An exit node's uplink, once it forwards."""
+        self._routing = gateway.Undo()
 
     # Controls, safe from any thread.
     def faster(self) -> None:
@@ -166,6 +169,7 @@ class Node:
             self._open_journal()
             self._open_device()
             self._configure_device()
+            self._route()
             self._serve_metrics()
             ringer = self._open_doorbell()
             self._start_loops(ringer)
@@ -221,7 +225,8 @@ class Node:
     def _open_bucket(self) -> None:
         """The bucket, and a check that this node may list its inbox."""
         config = self.config
-        self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard)
+        # With the default route through the tunnel, the agent's own requests carry the mark that keeps them off it.
+        self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard, self._mark)
         try:
             self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
         except StoreError as error:
@@ -252,6 +257,7 @@ class Node:
         config = self.config
         # Every node rings the nodes that wait on a doorbell; only with --wakeup sqs does it wait on one.
         ringer = make_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address, config.key_prefix,
+                               mark=self._mark,
                                report=lambda message: self._notice("warning", message))
         if config.wakeup == "sqs":
             try:
@@ -288,6 +294,24 @@ class Node:
         self._spawn("hoshino-poll", ingress.run)
         if self.events is not None:
             self._spawn("hoshino-stats", self._sample_loop)
+
+    @property
+    def _mark(self) -> int | None:
+        """The firewall mark of the agent's own connections: with --exit-node, so they skip the tunnel."""
+        return gateway.MARK if self.config.exit_node else None
+
+    def _route(self) -> None:
+        """Forwarding, firewall table, routes and rules for the routing flags; each recorded to be undone."""
+        config = self.config
+        undo, netns, interface = self._routing, config.netns, config.interface
+        if config.advertised:
+            gateway.enable_forwarding(undo, netns, {prefix.version for prefix in config.advertised})
+        if config.advertise_exit_node:
+            self.uplink = gateway.become_exit_node(undo, netns, interface, config.exit_interface)
+        if config.accept_routes and self.router is not None:
+            gateway.add_routes(undo, netns, interface, gateway.accepted_routes(self.router.routes()))
+        if config.exit_node:
+            gateway.use_exit_node(undo, netns, interface)
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         def guarded(stop: threading.Event) -> None:
@@ -398,6 +422,7 @@ class Node:
             attempt("closing the metrics listener", server.shutdown)
             attempt("closing the metrics listener", server.server_close)
             self._metrics_server = None
+        problems += self._routing.run()  # rules and routes name the device: before it goes
         if self._configured:
             attempt("removing the route and address", lambda: problems.extend(netconf.deconfigure(
                 self.config.interface, self.address, self.config.network, self.config.netns, self.address4)))

@@ -35,18 +35,21 @@ __all__ = [
 
 
 def open_bucket(bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                guard: Guard | None = None) -> GuardedBucket:
-    """The S3 bucket (AWS or any S3-compatible endpoint), every request through the guard (or one of its own)."""
-    return GuardedBucket(S3Bucket(bucket, endpoint_url, region), guard or Guard(Stats()))
+                guard: Guard | None = None, mark: int | None = None) -> GuardedBucket:
+    """The S3 bucket (AWS or any S3-compatible endpoint), every request through the guard (or one of its own).
+
+    mark: the firewall mark of its connections (see agent.gateway)."""
+    return GuardedBucket(S3Bucket(bucket, endpoint_url, region, mark), guard or Guard(Stats()))
 
 
 def make_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,
-                  key_prefix: str = "", report: Callable[[str], None] | None = None) -> SqsDoorbell:
+                  key_prefix: str = "", report: Callable[[str], None] | None = None,
+                  mark: int | None = None) -> SqsDoorbell:
     """A doorbell that can ring others; open() it to wait on this node's own queue. Sends no request yet.
 
-    report: told once of each destination that cannot be rung."""
+    report: told once of each destination that cannot be rung; mark: the firewall mark of its connections."""
     def connect() -> Any:
-        return client("sqs", endpoint_url, region or "us-east-1", read_timeout=LONG_POLL + 10)
+        return client("sqs", endpoint_url, region or "us-east-1", read_timeout=LONG_POLL + 10, mark=mark)
 
     return SqsDoorbell(connect, guard, address, key_prefix, report)
 

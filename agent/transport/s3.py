@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,19 +24,43 @@ CLIENT_CONFIG = botocore.config.Config(
 """How every client of the agent talks to AWS: no hidden retries, short connect timeout, a wide pool."""
 
 
-def client(service: str, endpoint_url: str | None, region: str | None, read_timeout: float | None = None) -> Any:
-    """A boto3 client with the agent's settings (a long poll needs a longer read timeout)."""
+SO_MARK = getattr(socket, "SO_MARK", 36)
+
+
+def client(service: str, endpoint_url: str | None, region: str | None, read_timeout: float | None = None,
+           mark: int | None = None) -> Any:
+    """A boto3 client with the agent's settings (a long poll needs a longer read timeout).
+
+    mark: a firewall mark on every connection it opens, so policy routing keeps them off the tunnel
+    when the tunnel carries the default route (--exit-node).
+    """
     config = CLIENT_CONFIG if read_timeout is None else CLIENT_CONFIG.merge(
         botocore.config.Config(read_timeout=read_timeout))
     session: Any = boto3.session.Session(region_name=region)  # Any: the stubs know each service by name only
-    return session.client(service, endpoint_url=endpoint_url, config=config)
+    made = session.client(service, endpoint_url=endpoint_url, config=config)
+    if mark is not None:
+        mark_sockets(made, mark)
+    return made
+
+
+def mark_sockets(made: Any, mark: int) -> None:
+    """Set SO_MARK on every connection a boto3 client opens, before it opens any.
+
+    This botocore takes no socket options in its Config: they are the list its HTTP session hands to
+    every connection pool, so the mark joins that list (tests/test_exit_node.py checks it on a socket).
+    """
+    options = getattr(getattr(getattr(made, "_endpoint", None), "http_session", None), "_socket_options", None)
+    if not isinstance(options, list):
+        raise RuntimeError("this botocore keeps no socket options list: cannot mark the agent's connections")
+    options.append((socket.SOL_SOCKET, SO_MARK, mark))
 
 
 class S3Bucket:
     """Raw S3 requests, one each; failures raise what boto3 raises (the guard classifies them)."""
 
-    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None) -> None:
-        self.client = client("s3", endpoint_url, region)
+    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
+                 mark: int | None = None) -> None:
+        self.client = client("s3", endpoint_url, region, mark=mark)
         self._bucket = bucket
 
     @property
