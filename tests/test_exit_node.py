@@ -1,0 +1,178 @@
+"""An exit node: a private node whose only way out is hoshino0 fetches 20 MB from an "internet" namespace
+of the test's own, over IPv4 and IPv6, through a peer that forwards and masquerades; a node that is not
+the exit's peer cannot use it; on stop the table, the sysctls, the rules and the routes are gone."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dpkt
+import pytest
+import ulid
+from routing_keys import RoutingKeys
+
+from agent import gateway, ip, wire
+from agent.lab import Lab, Namespace, run_in, wait_until
+from agent.lab import traffic as lab_traffic
+from agent.lab.hostile import plant
+from agent.lab.links import address, default_route, veth
+from agent.netconf import inside
+from agent.sealing import Peers, Sealer, load_private_key
+
+pytestmark = pytest.mark.root
+SERVER4, SERVER6 = "198.51.100.1", "2001:db8:100::1"
+UPLINK4, UPLINK6 = "203.0.113.2", "2001:db8:200::2"
+GATEWAY4, GATEWAY6 = "203.0.113.1", "2001:db8:200::1"
+PORT = 8080
+FILE = os.urandom(20 * 1024 * 1024)
+
+
+class Internet:
+    """A namespace on documentation addresses with an HTTP server that records who asked."""
+
+    def __init__(self) -> None:
+        self.namespace = Namespace("net")
+        self.clients: list[str] = []
+        self._servers: list[ThreadingHTTPServer] = []
+
+    def serve(self) -> None:
+        clients = self.clients
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                clients.append(self.client_address[0])
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(FILE)))
+                self.end_headers()
+                self.wfile.write(FILE)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server6(ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+
+        with inside(self.namespace.name):
+            self._servers = [ThreadingHTTPServer((SERVER4, PORT), Handler), Server6((SERVER6, PORT), Handler)]
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self.namespace.close()
+
+
+@pytest.fixture
+def internet(lab: Lab) -> Iterator[Internet]:
+    """The internet namespace, linked to the lab's 'local' namespace (the exit's) by a veth: its uplink."""
+    net = Internet()
+    try:
+        exit_ns = lab.namespaces["local"].name
+        veth(exit_ns, "up0", net.namespace.name, "eth0")
+        address(exit_ns, "up0", f"{UPLINK4}/24", f"{UPLINK6}/64")
+        address(net.namespace.name, "eth0", f"{GATEWAY4}/24", f"{GATEWAY6}/64")
+        address(net.namespace.name, "lo", f"{SERVER4}/32", f"{SERVER6}/128")
+        default_route(exit_ns, GATEWAY4, GATEWAY6)
+        net.serve()
+        yield net
+    finally:
+        net.close()
+
+
+def sysctls(namespace: str) -> dict[str, str]:
+    names = ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/up0/accept_ra")
+    return {name: run_in(namespace, "cat", f"/proc/sys/{name}").stdout.strip() for name in names}
+
+
+def policy(namespace: str) -> str:
+    """The rules and the tunnel's table, both families: empty once the exit node is no longer used."""
+    shown = ""
+    for family in ("-4", "-6"):
+        shown += run_in(namespace, "ip", family, "rule").stdout
+        shown += run_in(namespace, "ip", family, "route", "show", "table", str(gateway.MARK)).stdout
+    return shown
+
+
+def fetch(namespace: str, url: str, into: Path) -> tuple[str, float]:
+    """curl url from the namespace into a file; its sha256 and the bytes per second curl measured."""
+    result = run_in(namespace, "curl", "-sS", "--max-time", "120", "-o", str(into), "-w", "%{speed_download}", url,
+                    timeout=150)
+    assert result.returncode == 0, result.stderr
+    return hashlib.sha256(into.read_bytes()).hexdigest(), float(result.stdout)
+
+
+def stop(lab: Lab, process) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, lab.agent_log(process)
+    assert "Traceback" not in lab.agent_log(process)
+
+
+def test_a_private_node_fetches_through_the_exit_node_in_both_families(lab: Lab, internet: Internet, tmp_path: Path):
+    exit_ns, private_ns = lab.namespaces["local"].name, lab.namespaces["peer"].name
+    keys = RoutingKeys(tmp_path, {"exit": lab.address("local"), "private": lab.address("peer")})
+    keys.write_peers("exit", {"private": []})
+    keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
+    before = sysctls(exit_ns)
+    rules_before = policy(private_ns)
+    exit_node = lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node")
+    private = lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")))
+    assert sysctls(exit_ns) == {**before, "net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
+                                "net/ipv6/conf/up0/accept_ra": "2"}
+    assert f"table inet {gateway.table_name('hoshino0')}" in run_in(exit_ns, "nft", "list", "tables").stdout
+
+    expected = hashlib.sha256(FILE).hexdigest()
+    speeds = {}
+    for family, url, seen_as in (("IPv4", f"http://{SERVER4}:{PORT}/file", UPLINK4),
+                                 ("IPv6", f"http://[{SERVER6}]:{PORT}/file", UPLINK6)):
+        digest, speeds[family] = fetch(private_ns, url, tmp_path / f"file-{family}")
+        assert digest == expected, family
+        assert internet.clients[-1] == seen_as, internet.clients  # masqueraded: the server sees the exit node
+    print(", ".join(f"20 MB through the exit node over {family}: {speed / 1e6:.2f} MB/s"
+                    for family, speed in speeds.items()))
+    # The tunnel itself still runs (the agents' S3 traffic did not follow the default route into it).
+    ping = run_in(private_ns, "ping", "-6", "-n", "-c", "2", "-W", "5", str(lab.address("local")), timeout=30)
+    assert ping.returncode == 0, ping.stdout
+
+    stop(lab, private)
+    assert policy(private_ns) == rules_before
+    stop(lab, exit_node)
+    assert sysctls(exit_ns) == before
+    assert gateway.table_name("hoshino0") not in run_in(exit_ns, "nft", "list", "tables").stdout
+
+
+def test_a_node_that_is_not_the_exit_node_s_peer_cannot_use_it(lab: Lab, internet: Internet, tmp_path: Path):
+    exit_ns = lab.namespaces["local"].name
+    stranger_address = lab.network.network_address + 0x5
+    keys = RoutingKeys(tmp_path, {"exit": lab.address("local"), "private": lab.address("peer"),
+                                  "stranger": stranger_address})
+    keys.write_peers("exit", {"private": []})
+    keys.write_peers("stranger", {"exit": ["0.0.0.0/0", "::/0"]})
+    lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node")
+    stranger = Sealer(load_private_key(tmp_path / "stranger.key"), stranger_address, Peers(tmp_path / "stranger.toml"))
+    datagram = dpkt.udp.UDP(sport=4000, dport=PORT, data=b"let me out")
+    datagram.ulen = len(bytes(datagram))
+    packet = bytes(dpkt.ip.IP(src=ip.derived_ipv4(stranger_address).packed,
+                              dst=ipaddress.IPv4Address(SERVER4).packed, p=17, ttl=64, data=datagram))
+    key = f"{wire.inbox('', lab.address('local'))}{ulid.ULID.from_timestamp(time.time())}"
+
+    def dropped() -> dict[str, float]:
+        with inside(exit_ns):
+            page = lab_traffic.fetch_metrics(lab.address("local"))
+        return {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+                if line.startswith("hoshino_dropped_packets_total{")}
+
+    before = dropped().get("unknown_sender", 0)
+    plant(lab.server, lab.sqs, lab.bucket, key, stranger.seal(key, wire.encode([packet])), lab.address("local"))
+    assert wait_until(lambda: dropped().get("unknown_sender", 0) == before + 1, 15), dropped()
+    assert "let me out" not in str(internet.clients)
