@@ -24,9 +24,10 @@ from agent import gateway, ip, wire
 from agent.lab import Lab, Namespace, run_in, wait_until
 from agent.lab import traffic as lab_traffic
 from agent.lab.hostile import plant
-from agent.lab.links import address, default_route, veth
+from agent.lab.links import Relay, address, default_route, veth
 from agent.netconf import inside
 from agent.sealing import Peers, Sealer, load_private_key
+from agent.transport.s3 import SO_MARK, client
 
 pytestmark = pytest.mark.root
 SERVER4, SERVER6 = "198.51.100.1", "2001:db8:100::1"
@@ -34,6 +35,8 @@ UPLINK4, UPLINK6 = "203.0.113.2", "2001:db8:200::2"
 GATEWAY4, GATEWAY6 = "203.0.113.1", "2001:db8:200::1"
 PORT = 8080
 FILE = os.urandom(20 * 1024 * 1024)
+SMALL = 2 * 1024 * 1024
+"""What the agent-inside-the-namespace test fetches: its S3 requests cross a relay of the test's (Python)."""
 
 
 class Internet:
@@ -50,10 +53,11 @@ class Internet:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 clients.append(self.client_address[0])
+                body = FILE[:SMALL] if self.path == "/small" else FILE
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(FILE)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(FILE)
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -176,3 +180,47 @@ def test_a_node_that_is_not_the_exit_node_s_peer_cannot_use_it(lab: Lab, interne
     plant(lab.server, lab.sqs, lab.bucket, key, stranger.seal(key, wire.encode([packet])), lab.address("local"))
     assert wait_until(lambda: dropped().get("unknown_sender", 0) == before + 1, 15), dropped()
     assert "let me out" not in str(internet.clients)
+
+
+def test_the_agent_s_connections_carry_the_mark(lab: Lab):
+    made = client("s3", lab.server.endpoint_url, "us-east-1", mark=gateway.MARK)
+    made.list_buckets()
+    pool = made._endpoint.http_session._manager.connection_from_url(lab.server.endpoint_url)
+    sockets = [connection.sock for connection in pool.pool.queue if connection is not None and connection.sock]
+    assert sockets
+    assert {sock.getsockopt(socket.SOL_SOCKET, SO_MARK) for sock in sockets} == {gateway.MARK}
+
+
+def test_an_agent_inside_the_private_namespace_keeps_its_s3_traffic_off_the_tunnel(
+        lab: Lab, internet: Internet, tmp_path: Path):
+    """The private node's agent runs in its namespace, where S3 is reached through the default route
+    (a veth to a namespace of the test's own): only policy routing keeps its requests out of the tunnel."""
+    private_ns = lab.namespaces["peer"].name
+    s3 = Namespace("s3")
+    relays: list[Relay] = []
+    try:
+        veth(private_ns, "s3link", s3.name, "eth0")
+        address(private_ns, "s3link", "192.0.2.2/25")
+        address(s3.name, "eth0", "192.0.2.1/25")
+        address(s3.name, "lo", "192.0.2.200/32")
+        default_route(private_ns, "192.0.2.1")
+        relays = [Relay(s3.name, "192.0.2.200", server.port) for server in (lab.server, lab.sqs)]
+        keys = RoutingKeys(tmp_path, {"exit": lab.address("local"), "private": lab.address("peer")})
+        keys.write_peers("exit", {"private": []})
+        keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
+        lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node")
+        private = lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")),
+                                  "--endpoint-url", relays[0].endpoint_url, "--sqs-endpoint-url",
+                                  relays[1].endpoint_url, inside=True)
+        assert "default dev hoshino0" in run_in(private_ns, "ip", "-4", "route", "show", "table",
+                                                str(gateway.MARK)).stdout
+        digest, speed = fetch(private_ns, f"http://{SERVER4}:{PORT}/small", tmp_path / "file")
+        assert digest == hashlib.sha256(FILE[:SMALL]).hexdigest()
+        assert internet.clients[-1] == UPLINK4
+        assert relays[0].connections > 0  # its S3 requests went out of the veth, not into the tunnel
+        print(f"2 MB through the exit node, agent inside the namespace: {speed / 1e6:.2f} MB/s")
+        stop(lab, private)
+    finally:
+        for relay in relays:
+            relay.close()
+        s3.close()

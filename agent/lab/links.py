@@ -6,7 +6,10 @@ Only documentation addresses go on them (192.0.2.0/24, 198.51.100.0/24, 203.0.11
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
+import threading
 
 
 def ip_command(namespace: str, *args: str) -> None:
@@ -33,3 +36,46 @@ def default_route(namespace: str, *gateways: str) -> None:
     """Default routes of each family through these gateways."""
     for gateway in gateways:
         ip_command(namespace, "-6" if ":" in gateway else "-4", "route", "add", "default", "via", gateway)
+
+
+class Relay:
+    """A TCP relay: listens on an address inside a namespace, forwards each connection to a port of this
+    namespace's 127.0.0.1. It puts the lab's S3 server behind a veth, for an agent run inside a namespace."""
+
+    def __init__(self, namespace: str, host: str, upstream_port: int) -> None:
+        from agent.netconf import inside
+
+        self.upstream_port = upstream_port
+        self.connections = 0
+        with inside(namespace):
+            self._listener = socket.create_server((host, 0))
+        self.endpoint_url = f"http://{host}:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._accept, name="lab-relay", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                inner, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            try:
+                outer = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+            except OSError:
+                inner.close()
+                continue
+            outer.settimeout(None)
+            for source, target in ((inner, outer), (outer, inner)):
+                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(1 << 16):
+            target.sendall(data)
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)

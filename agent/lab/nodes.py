@@ -131,12 +131,14 @@ class Lab:
 
     def spawn_agent(
         self, role: str, *extra: str, timeout: float = 20,
-        code: Path | None = None, env: Mapping[str, str] | None = None,
+        code: Path | None = None, env: Mapping[str, str] | None = None, inside: bool = False,
     ) -> subprocess.Popen[bytes]:
         """Run hoshino-agent for this role as a process of its own; return once its device is up.
 
         code: a checkout whose agent runs instead of this one's (it comes first on PYTHONPATH);
-        env: variables added to the agent's environment (its own credentials, say).
+        env: variables added to the agent's environment (its own credentials, say);
+        inside: run the agent itself in the role's namespace, not only its device (extra must then
+        name endpoints it can reach from there).
         """
         config = self.config(role)
         # The state directory goes by the environment: an agent of an older checkout ignores it.
@@ -146,10 +148,11 @@ class Lab:
         log = Path(tempfile.mkstemp(prefix=f"hoshino-{role}-", suffix=".log")[1])
         self._logs.append(log)
         command = [
+            *(("ip", "netns", "exec", str(config.netns)) if inside else ()),
             sys.executable, "-m", "agent",
             "--bucket", self.bucket, "--endpoint-url", self.server.endpoint_url,
             "--network", str(self.network), "--address", str(config.address),
-            "--netns", str(config.netns),
+            "--netns", "" if inside else str(config.netns),
             "--slowest-poll", f"{self.slowest_poll}s", "--fastest-poll", f"{self.fastest_poll}s",
             *(("--wakeup", self.wakeup, "--sqs-endpoint-url", self.sqs.endpoint_url) if self.wakeup else ()),
             *extra,
