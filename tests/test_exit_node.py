@@ -9,86 +9,36 @@ import ipaddress
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dpkt
 import pytest
 import ulid
-from routing_keys import RoutingKeys
 
 from agent import gateway, ip, wire
 from agent.lab import Lab, Namespace, run_in, wait_until
 from agent.lab import traffic as lab_traffic
 from agent.lab.hostile import plant
+from agent.lab.internet import PORT, SERVER4, UPLINK4, UPLINK6, Internet
 from agent.lab.links import Relay, address, default_route, veth
+from agent.lab.peers_files import RoutingKeys
 from agent.netconf import inside
 from agent.sealing import Peers, Sealer, load_private_key
 from agent.transport.s3 import SO_MARK, client
 
 pytestmark = pytest.mark.root
-SERVER4, SERVER6 = "198.51.100.1", "2001:db8:100::1"
-UPLINK4, UPLINK6 = "203.0.113.2", "2001:db8:200::2"
-GATEWAY4, GATEWAY6 = "203.0.113.1", "2001:db8:200::1"
-PORT = 8080
 FILE = os.urandom(20 * 1024 * 1024)
 SMALL = 2 * 1024 * 1024
 """What the agent-inside-the-namespace test fetches: its S3 requests cross a relay of the test's (Python)."""
 
 
-class Internet:
-    """A namespace on documentation addresses with an HTTP server that records who asked."""
-
-    def __init__(self) -> None:
-        self.namespace = Namespace("net")
-        self.clients: list[str] = []
-        self._servers: list[ThreadingHTTPServer] = []
-
-    def serve(self) -> None:
-        clients = self.clients
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                clients.append(self.client_address[0])
-                body = FILE[:SMALL] if self.path == "/small" else FILE
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        class Server6(ThreadingHTTPServer):
-            address_family = socket.AF_INET6
-
-        with inside(self.namespace.name):
-            self._servers = [ThreadingHTTPServer((SERVER4, PORT), Handler), Server6((SERVER6, PORT), Handler)]
-        for server in self._servers:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        self.namespace.close()
-
-
 @pytest.fixture
 def internet(lab: Lab) -> Iterator[Internet]:
     """The internet namespace, linked to the lab's 'local' namespace (the exit's) by a veth: its uplink."""
-    net = Internet()
+    net = Internet(lab.namespaces["local"].name, FILE, SMALL)
     try:
-        exit_ns = lab.namespaces["local"].name
-        veth(exit_ns, "up0", net.namespace.name, "eth0")
-        address(exit_ns, "up0", f"{UPLINK4}/24", f"{UPLINK6}/64")
-        address(net.namespace.name, "eth0", f"{GATEWAY4}/24", f"{GATEWAY6}/64")
-        address(net.namespace.name, "lo", f"{SERVER4}/32", f"{SERVER6}/128")
-        default_route(exit_ns, GATEWAY4, GATEWAY6)
-        net.serve()
         yield net
     finally:
         net.close()
@@ -137,12 +87,11 @@ def test_a_private_node_fetches_through_the_exit_node_in_both_families(lab: Lab,
 
     expected = hashlib.sha256(FILE).hexdigest()
     speeds = {}
-    for family, url, seen_as in (("IPv4", f"http://{SERVER4}:{PORT}/file", UPLINK4),
-                                 ("IPv6", f"http://[{SERVER6}]:{PORT}/file", UPLINK6)):
-        digest, speeds[family] = fetch(private_ns, url, tmp_path / f"file-{family}")
+    for family, seen_as in ((4, UPLINK4), (6, UPLINK6)):
+        digest, speeds[family] = fetch(private_ns, internet.url(family), tmp_path / f"file-{family}")
         assert digest == expected, family
         assert internet.clients[-1] == seen_as, internet.clients  # masqueraded: the server sees the exit node
-    print(", ".join(f"20 MB through the exit node over {family}: {speed / 1e6:.2f} MB/s"
+    print(", ".join(f"20 MB through the exit node over IPv{family}: {speed / 1e6:.2f} MB/s"
                     for family, speed in speeds.items()))
     # The tunnel itself still runs (the agents' S3 traffic did not follow the default route into it).
     ping = run_in(private_ns, "ping", "-6", "-n", "-c", "2", "-W", "5", str(lab.address("local")), timeout=30)
@@ -214,7 +163,7 @@ def test_an_agent_inside_the_private_namespace_keeps_its_s3_traffic_off_the_tunn
                                   relays[1].endpoint_url, inside=True)
         assert "default dev hoshino0" in run_in(private_ns, "ip", "-4", "route", "show", "table",
                                                 str(gateway.MARK)).stdout
-        digest, speed = fetch(private_ns, f"http://{SERVER4}:{PORT}/small", tmp_path / "file")
+        digest, speed = fetch(private_ns, internet.url(4, "/small"), tmp_path / "file")
         assert digest == hashlib.sha256(FILE[:SMALL]).hexdigest()
         assert internet.clients[-1] == UPLINK4
         assert relays[0].connections > 0  # its S3 requests went out of the veth, not into the tunnel

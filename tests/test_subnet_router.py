@@ -7,10 +7,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from routing_keys import RoutingKeys
 
 from agent.lab import Lab, Namespace, run_in
 from agent.lab.links import address, default_route, veth
+from agent.lab.peers_files import RoutingKeys
 
 pytestmark = pytest.mark.root
 LAN = "192.0.2.0/24"

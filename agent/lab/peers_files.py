@@ -1,4 +1,4 @@
-"""Key files and peers files in the table form, for tests of nodes that route."""
+"""Key files and peers files in the table form, for the lab's nodes that route (tests and benchmarks)."""
 
 from __future__ import annotations
 
