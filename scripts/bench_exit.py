@@ -61,8 +61,8 @@ def iperf(lab: Lab, seconds: int) -> float:
 def fetch(lab: Lab, internet: Internet, family: int, into: Path) -> tuple[float, float, bool]:
     """MB/s of one 20 MB curl through the exit node, the dollars per GB it cost, and whether it arrived whole."""
     before = dollars(lab)
-    result = run_in(lab.namespaces["peer"].name, "curl", "-sS", "--max-time", "600", "-o", str(into), "-w",
-                    "%{speed_download}", internet.url(family), timeout=660)
+    result = run_in(lab.namespaces["peer"].name, "curl", "-sS", "--speed-limit", "1", "--speed-time", "60",
+                    "-o", str(into), "-w", "%{speed_download}", internet.url(family), timeout=3600)
     intact = result.returncode == 0 and hashlib.sha256(into.read_bytes()).digest() == hashlib.sha256(
         internet.body).digest()
     time.sleep(1)  # the last deletes and counters settle
