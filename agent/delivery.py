@@ -164,6 +164,7 @@ class Delivery:
                 self._drop_packets(reason, key, [data])
                 continue
             good.append(data)
+            self.stats.routed("in", self.router.label_in(header.source, header.destination), len(data))
             if offsets is not None and decoded.offsets is not None:
                 offsets.append(decoded.offsets[index])
         self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key)))

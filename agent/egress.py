@@ -162,10 +162,11 @@ class Egress:
         except packets.PacketError as error:
             self._ignored(data, error.args[0])
             return
-        reason, hop = packets.egress_verdict(header, self.router)
-        if hop is None:
+        reason, route = packets.egress_verdict(header, self.router)
+        if route is None:
             self._ignored(data, reason)
             return
+        hop = route.hop
         with self._changed:
             full = (self._waiting_packets >= self.settings.queue_packets
                     or self._waiting_bytes + len(data) > self.settings.queue_bytes)
@@ -178,6 +179,8 @@ class Egress:
                 self._waiting_packets += 1
                 self._waiting_bytes += len(data)
                 self._changed.notify_all()
+        if not full:
+            self.stats.routed("out", route.label, len(data))
         if full:
             self.stats.drop("egress_queue_full")
             if self.publish:

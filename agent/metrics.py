@@ -53,6 +53,9 @@ class Stats:
         self.dollars: dict[tuple[str, str], float] = {}
         self.dropped: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
+        self.route_packets: Counter[tuple[str, str]] = Counter()
+        self.route_bytes: Counter[tuple[str, str]] = Counter()
+        """By (route, direction): what each route carried, the route a prefix of the routing table."""
         self._latency: dict[tuple[str, str], deque[float]] = {}
 
     @property
@@ -93,6 +96,12 @@ class Stats:
         with self._lock:
             self.packets_in += packets
             self.bytes_in += size
+
+    def routed(self, direction: str, route: str, size: int) -> None:
+        """One packet sent ('out', queued for its next hop) or delivered ('in') by this route."""
+        with self._lock:
+            self.route_packets[(route, direction)] += 1
+            self.route_bytes[(route, direction)] += size
 
     def drop(self, reason: str, count: int = 1) -> None:
         with self._lock:
@@ -139,6 +148,8 @@ class Stats:
                 "pace": dict(self.pace),
                 "pace_rate": self.pace_rate,
                 "delivery_backlog": self.delivery_backlog,
+                "route_packets": dict(self.route_packets),
+                "route_bytes": dict(self.route_bytes),
             }
 
 
@@ -201,6 +212,13 @@ class NodeCollector(Collector):
                 if name == service:
                     errors.add_metric([operation, kind], count)
             yield errors
+        for stem, doc in (("packets", "Packets"), ("bytes", "Bytes")):
+            family = CounterMetricFamily(f"hoshino_route_{stem}", f"{doc} carried, by route (a prefix of the routing "
+                                         "table) and direction (out: sent; in: delivered).",
+                                         labels=["route", "direction"])
+            for (route, direction), count in sorted(data[f"route_{stem}"].items()):
+                family.add_metric([route, direction], count)
+            yield family
         cost = CounterMetricFamily("hoshino_estimated_cost_dollars", "What the node's requests cost, estimated "
                                    "at its price table, by service and operation.", labels=["service", "operation"])
         for (service, operation), dollars in sorted(data["dollars"].items()):

@@ -12,13 +12,13 @@ import time
 
 from agent.events import SNAPLEN, Direction, PacketSeen, Verdict
 from agent.ip import Header, PacketError, parse_header, scope_reason
-from agent.router import Router
+from agent.router import Route, Router
 
 __all__ = ["Header", "PacketError", "egress_verdict", "ingress_verdict", "parse_header", "seen"]
 
 
-def egress_verdict(header: Header, router: Router) -> tuple[str, ipaddress.IPv6Address | None]:
-    """Why a packet from the device must not be sent ('' when it may be), and the node to send it to."""
+def egress_verdict(header: Header, router: Router) -> tuple[str, Route | None]:
+    """Why a packet from the device must not be sent ('' when it may be), and its route (the node to send it to)."""
     destination = header.destination
     if reason := scope_reason(destination):
         return reason, None
@@ -26,10 +26,10 @@ def egress_verdict(header: Header, router: Router) -> tuple[str, ipaddress.IPv6A
         return "own_address", None
     if not router.may_originate(header.source):
         return "foreign_source", None
-    hop = router.next_hop(destination)
-    if hop is None:
+    route = router.route(destination)
+    if route is None:
         return "no_route", None
-    return "", hop
+    return "", route
 
 
 def ingress_verdict(header: Header, router: Router, mtu: int, sender: ipaddress.IPv6Address | None = None) -> str:

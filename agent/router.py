@@ -13,7 +13,7 @@ import ipaddress
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from agent import ip
 
@@ -22,6 +22,13 @@ V = TypeVar("V")
 
 class RouteError(ValueError):
     """Routing settings that cannot work together, with the fix."""
+
+
+class Route(NamedTuple):
+    """Where a packet goes: the route's label (a prefix, bounded by the peers file) and the next hop."""
+
+    label: str
+    hop: ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +105,7 @@ _DERIVED = ipaddress.IPv6Address("::1")
 class Table:
     """One build of the routing table from one peers file: never changed, so a reader sees one whole table."""
 
-    hops: Prefixes[ipaddress.IPv6Address]
+    hops: Prefixes[Route]
     allowed: dict[ipaddress.IPv6Address, Prefixes[bool]]
     """Per peer, the prefixes it may send from; empty when there is no peers file."""
     routes: tuple[tuple[ip.Network, ipaddress.IPv6Address], ...]
@@ -120,6 +127,7 @@ class Router:
         self._own = Prefixes[bool]([(ipaddress.ip_network(self.address), True),
                                     (ipaddress.ip_network(self.address4), True),
                                     *((prefix, True) for prefix in settings.advertised)])
+        self._carried = Prefixes((prefix, str(prefix)) for prefix in settings.advertised)
         self._lock = threading.Lock()
         self._source: PeerSource | None = None
         self._table = self._build(None)
@@ -152,11 +160,12 @@ class Router:
 
     def _build(self, source: PeerSource | None) -> Table:
         settings = self.settings
-        hops: list[tuple[ip.Network, ipaddress.IPv6Address]] = [(settings.network, _ITSELF)]
+        network, space4 = str(settings.network), str(ip.IPV4_NETWORK)
+        hops: list[tuple[ip.Network, Route]] = [(settings.network, Route(network, _ITSELF))]
         allowed: dict[ipaddress.IPv6Address, Prefixes[bool]] = {}
         routes: list[tuple[ip.Network, ipaddress.IPv6Address]] = []
         if source is None:
-            hops.append((ip.IPV4_NETWORK, _DERIVED))
+            hops.append((ip.IPV4_NETWORK, Route(space4, _DERIVED)))
         else:
             peers = source.routing()
             if settings.exit_node is not None:
@@ -171,23 +180,39 @@ class Router:
                 if peer.address4 == self.address4 and peer.address != self.address:
                     raise RouteError(f"peer {peer.address} has this node's IPv4 address {self.address4}: "
                                      f"give one of them another (--address4, or address4 in the peers file)")
-                hops.append((own[1], peer.address))
+                hops.append((own[1], Route(space4, peer.address)))  # one label for all: bounded
                 routes.append((own[1], peer.address))
                 for prefix in peer.routes:
                     default = prefix in ip.DEFAULT_ROUTES
                     if (peer.address == settings.exit_node) if default else settings.accept_routes:
-                        hops.append((prefix, peer.address))
+                        hops.append((prefix, Route(str(prefix), peer.address)))
                         routes.append((prefix, peer.address))
         return Table(Prefixes(hops), allowed, tuple(routes))
 
+    def route(self, destination: ip.Address) -> Route | None:
+        """The route of a packet for destination (the node whose inbox it goes to), or None."""
+        found = self.table().hops.lookup(destination)
+        if found is None:
+            return None
+        if found.hop == _ITSELF:
+            return Route(found.label, destination)  # type: ignore[arg-type]  # only IPv6 ones are in the /64
+        if found.hop == _DERIVED:
+            return Route(found.label, ip.node_of_derived(destination, self.settings.network))  # type: ignore[arg-type]
+        return found
+
     def next_hop(self, destination: ip.Address) -> ipaddress.IPv6Address | None:
         """The node whose inbox a packet for destination goes to, or None when no route holds it."""
-        hop = self.table().hops.lookup(destination)
-        if hop == _ITSELF:
-            return destination  # type: ignore[return-value]  # only IPv6 destinations are in the /64
-        if hop == _DERIVED:
-            return ip.node_of_derived(destination, self.settings.network)  # type: ignore[arg-type]
-        return hop
+        found = self.route(destination)
+        return found.hop if found is not None else None
+
+    def label_in(self, source: ip.Address, destination: ip.Address) -> str:
+        """The route a delivered packet took, for the per-route counters: the prefix this node carries
+        that holds its destination, or else the route that holds its source."""
+        carried = self._carried.lookup(destination) if not self.is_own(destination) else None
+        if carried is not None:
+            return carried
+        found = self.table().hops.lookup(source)
+        return found.label if found is not None else "other"
 
     def is_own(self, address: ip.Address) -> bool:
         """True for this node's own IPv6 or IPv4 address."""

@@ -8,7 +8,7 @@ from packets_factory import A4, B4, A, B, echo_request, ip4, ip6, tcp_syn, udp, 
 
 from agent import packets
 from agent.config import DEFAULT_NETWORK
-from agent.router import Router
+from agent.router import Route, Router
 
 NETWORK = ipaddress.IPv6Network(DEFAULT_NETWORK)
 OUTSIDER = ipaddress.IPv6Address("2001:db8::99")
@@ -23,7 +23,7 @@ def test_header_is_read_from_the_fixed_40_bytes():
 
 
 def test_packet_for_a_peer_is_sent():
-    assert packets.egress_verdict(packets.parse_header(tcp_syn(A, B)), ROUTER_A) == ("", B)
+    assert packets.egress_verdict(packets.parse_header(tcp_syn(A, B)), ROUTER_A) == ("", Route(str(NETWORK), B))
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_ipv4_header_is_read_and_its_node_found_from_the_derived_address():
     data = udp4(A4, B4)
     header = packets.parse_header(data)
     assert (header.version, header.source, header.destination, header.protocol) == (4, A4, B4, 17)
-    assert packets.egress_verdict(header, ROUTER_A) == ("", B)
+    assert packets.egress_verdict(header, ROUTER_A) == ("", Route("100.64.0.0/10", B))
     assert packets.ingress_verdict(header, ROUTER_B, 9000) == ""
     assert packets.ingress_verdict(header, ROUTER_A, 9000) == "not_routed_here"
     event = packets.seen(data, "out", "", "sent")

@@ -10,7 +10,7 @@ from packets_factory import A4, B4, A, B, udp, udp4
 
 from agent import ip, packets
 from agent.config import DEFAULT_NETWORK
-from agent.router import Prefixes, RouteError, Router, RouterSettings
+from agent.router import Prefixes, Route, RouteError, Router, RouterSettings
 from agent.sealing import PeersError, encode_public_key, parse_peers
 
 NETWORK = ipaddress.IPv6Network(DEFAULT_NETWORK)
@@ -121,7 +121,7 @@ def test_ingress_takes_a_peer_s_routes_as_sources_and_refuses_others():
 def test_a_node_that_carries_a_lan_sends_from_it():
     carrying = router(advertised=(LAN,))
     reply = packets.parse_header(udp4(ipaddress.IPv4Address("192.0.2.7"), B4))
-    assert packets.egress_verdict(reply, carrying) == ("", B)
+    assert packets.egress_verdict(reply, carrying) == ("", Route("100.64.0.0/10", B))
     assert packets.egress_verdict(reply, router()) == ("foreign_source", None)
 
 
@@ -147,3 +147,15 @@ def test_a_reload_that_cannot_be_routed_keeps_the_old_table():
     tables.append(parse_peers(f'[peers]\n"{B}" = "{KEY1}"\n'))
     assert exit_router.next_hop(INTERNET4) == EXIT
     assert "--exit-node" in exit_router.problem
+
+
+def test_routes_are_labelled_by_prefix_for_the_counters():
+    accepting = router(accept_routes=True, exit_node=EXIT)
+    assert accepting.route(ipaddress.IPv4Address("192.0.2.7")) == Route(str(LAN), C)
+    assert accepting.route(INTERNET6) == Route("::/0", EXIT)
+    assert accepting.route(B) == Route(str(NETWORK), B)
+    assert accepting.label_in(INTERNET4, A4) == "0.0.0.0/0"  # a reply from the internet, through the exit
+    assert accepting.label_in(B, A) == str(NETWORK)
+    exit_router = Router(RouterSettings(EXIT, NETWORK, advertised=ip.DEFAULT_ROUTES), lambda: parse_peers(
+        f'[peers]\n"{A}" = "{KEY4}"\n'))
+    assert exit_router.label_in(A4, INTERNET4) == "0.0.0.0/0"  # a peer's packet for the internet

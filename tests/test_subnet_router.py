@@ -11,6 +11,8 @@ import pytest
 from agent.lab import Lab, Namespace, run_in
 from agent.lab.links import address, default_route, veth
 from agent.lab.peers_files import RoutingKeys
+from agent.lab.traffic import fetch_metrics
+from agent.netconf import inside
 
 pytestmark = pytest.mark.root
 LAN = "192.0.2.0/24"
@@ -51,6 +53,11 @@ def test_a_lan_behind_a_node_is_reached_by_a_node_that_accepts_routes(lab: Lab, 
         result = run_in(client_ns, "ping", "-4", "-n", "-c", "5", "-i", "0.2", "-W", "5", HOST, timeout=60)
         assert result.returncode == 0, result.stdout + lab.agent_log(router) + lab.agent_log(accepting)
         assert "5 packets transmitted, 5 received" in result.stdout
+        with inside(client_ns):
+            page = fetch_metrics(lab.address("peer"))
+        routes = [line for line in page.splitlines() if line.startswith("hoshino_route_packets_total")]
+        assert f'hoshino_route_packets_total{{direction="out",route="{LAN}"}} 5.0' in routes, routes
+        assert f'hoshino_route_packets_total{{direction="in",route="{LAN}"}} 5.0' in routes, routes
 
         stop(lab, accepting)
         assert LAN not in run_in(client_ns, "ip", "-4", "route").stdout
