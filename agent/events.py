@@ -64,6 +64,10 @@ class StatsSampled:
     """The pace, in packets per second, the latest paced object was delivered at (0: none yet)."""
     delivery_backlog: int = 0
     """Objects fetched and waiting for their turn to be delivered."""
+    routes: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    """By route (a prefix of the routing table): its next hop, bytes sent and bytes delivered."""
+    exit_nat_dollars: float = 0.0
+    """What a NAT gateway would have charged per GB for the bytes that went through an exit node."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
-from agent import gateway, metrics, netconf, wire
+from agent import gateway, ip, metrics, netconf, wire
 from agent.address import AddressError, node_address, read_machine_id
 from agent.config import Config
 from agent.egress import Egress, EgressSettings
@@ -371,7 +371,21 @@ class Node:
             nat_dollars=self.prices.nat_gateway(hours, data["bytes_in"] + data["bytes_out"]),
             wakeup="sqs" if self.doorbell is not None else "poll",
             pace_rate=data["pace_rate"], delivery_backlog=data["delivery_backlog"],
+            routes=self._route_sample(data), exit_nat_dollars=self.prices.nat_gateway(0.0, self._exit_bytes(data)),
         )
+
+    def _route_sample(self, data: dict[str, Any]) -> dict[str, tuple[str, int, int]]:
+        """Bytes each way per route, with the node each leads to ('each node' for the network's own)."""
+        hops = {str(prefix): hop.compressed for prefix, hop in self.router.routes()} if self.router else {}
+        hops.update({str(self.config.network): "each node", str(ip.IPV4_NETWORK): "each node"})
+        totals = data["route_bytes"]
+        return {label: (hops.get(label, "this node"), totals.get((label, "out"), 0), totals.get((label, "in"), 0))
+                for label in sorted({label for label, _ in totals})}
+
+    def _exit_bytes(self, data: dict[str, Any]) -> int:
+        """Bytes carried by the default routes: what went through an exit node (or this one, being it)."""
+        defaults = {str(prefix) for prefix in ip.DEFAULT_ROUTES}
+        return sum(count for (label, _), count in data["route_bytes"].items() if label in defaults)
 
     def _sample_loop(self, stop: threading.Event) -> None:
         while not stop.wait(SNAPSHOT_PERIOD):

@@ -97,6 +97,16 @@ class CostView:
     """Dollars so far by "service.operation"."""
     requests: dict[str, int]
     wakeup: str
+    exit_bytes: int = 0
+    """Bytes through an exit node (the default routes)."""
+    exit_nat: float = 0.0
+    """What a NAT gateway would have charged per GB for exactly those bytes."""
+    routes: tuple[tuple[str, str, int, int], ...] = ()
+    """Per route: its prefix, the node it leads to, bytes sent, bytes delivered."""
+
+
+EXIT_ROUTES = ("0.0.0.0/0", "::/0")
+"""The routes' labels of traffic through an exit node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +194,9 @@ class StatsModel:
             nat_per_hour=self._nat.average * 3600, nat_so_far=nat_so_far,
             nat_per_gb=nat_so_far / moved if moved else None,
             by_request=dict(last.dollars), requests=dict(last.requests), wakeup=last.wakeup,
+            exit_bytes=sum(out + into for label, (_, out, into) in last.routes.items() if label in EXIT_ROUTES),
+            exit_nat=last.exit_nat_dollars,
+            routes=tuple((label, via, out, into) for label, (via, out, into) in last.routes.items()),
         )
 
 

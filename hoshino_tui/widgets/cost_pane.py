@@ -32,7 +32,23 @@ def cost_table(cost: CostView) -> Table:
     table.add_row("per hour", _money(cost.per_hour), _money(cost.nat_per_hour))
     table.add_row("since start", _money(cost.so_far), _money(cost.nat_so_far))
     table.add_row("per GB", _money(cost.per_gb), _money(cost.nat_per_gb))
+    if cost.exit_bytes:  # what went through an exit node, priced per GB as a NAT gateway would
+        table.add_row(f"via exit {formatting.size(cost.exit_bytes)}", "", _money(cost.exit_nat))
     return table
+
+
+def routes_text(cost: CostView) -> Text:
+    """The routes beyond the node's own network, one line each: prefix -> node, bytes sent and delivered."""
+    text = Text()
+    for label, via, out, into in cost.routes:
+        if via == "each node":
+            continue
+        if text:
+            text.append("\n")
+        text.append(label, style="bold")
+        text.append(f" -> {via} ", style="dim")
+        text.append(f"↑{formatting.size(out)} ↓{formatting.size(into)}")
+    return text
 
 
 def biggest_item(cost: CostView) -> Text:
@@ -73,4 +89,6 @@ class CostPane(Vertical):
             self.query_one("#cost-item", Static).update("")
             return
         self.query_one("#cost-table", Static).update(cost_table(cost))
-        self.query_one("#cost-item", Static).update(biggest_item(cost))
+        routes = routes_text(cost)
+        item = biggest_item(cost)
+        self.query_one("#cost-item", Static).update(Text.assemble(item, "\n", routes) if routes else item)
