@@ -109,8 +109,10 @@ class Egress:
         seal: Seal | None = None,
         recent: RecentObjects | None = None,
         unrung: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """unrung is called when a destination could not be rung: its replies will come unannounced."""
+        """unrung is called when a destination could not be rung: its replies will come unannounced;
+        clock stamps the keys (the bucket's time as the node knows it, agent.clock)."""
         self.bucket = bucket
         self.stats = stats
         self.heartbeat = heartbeat
@@ -120,7 +122,7 @@ class Egress:
         self.seal = seal
         self.recent = recent
         self.unrung = unrung
-        self.keys = wire.KeyMaker(settings.key_prefix)
+        self.keys = wire.KeyMaker(settings.key_prefix, clock)
         self.router = settings.router or Router.unsealed(settings.address, settings.network)
         self._outboxes: dict[ipaddress.IPv6Address, Outbox] = {}
         self._changed = threading.Condition()

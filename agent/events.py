@@ -68,6 +68,8 @@ class StatsSampled:
     """By route (a prefix of the routing table): its next hop, bytes sent and bytes delivered."""
     exit_nat_dollars: float = 0.0
     """What a NAT gateway would have charged per GB for the bytes that went through an exit node."""
+    clock_offset: float | None = None
+    """How far the node's clock is ahead of the bucket's (negative: behind), in seconds; None until known."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,10 +156,12 @@ class Stats:
 class NodeCollector(Collector):
     """Exposes a node's Stats and heartbeat in Prometheus conventions."""
 
-    def __init__(self, stats: Stats, heartbeat: Heartbeat, info: dict[str, str]) -> None:
+    def __init__(self, stats: Stats, heartbeat: Heartbeat, info: dict[str, str],
+                 clock_offset: Callable[[], float | None] | None = None) -> None:
         self._stats = stats
         self._heartbeat = heartbeat
         self._info = info
+        self._clock_offset = clock_offset
 
     def collect(self) -> Iterator[Any]:
         data = self._stats.copy()
@@ -231,6 +233,12 @@ class NodeCollector(Collector):
             "hoshino_heartbeat_missed_beats", "Polls skipped because the receive pipeline was full.",
             value=self._heartbeat.missed,
         )
+        offset = self._clock_offset() if self._clock_offset is not None else None
+        if offset is not None:
+            yield GaugeMetricFamily(
+                "hoshino_clock_offset_seconds", "How far this node's clock is ahead of the bucket's (negative: "
+                "behind), from the Date of S3's responses.", value=offset,
+            )
         info = GaugeMetricFamily("hoshino_info", "The node's identity.", labels=[*self._info, "version"])
         info.add_metric([*self._info.values(), __version__], 1)
         yield info

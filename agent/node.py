@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIServer
 
 from agent import gateway, ip, metrics, netconf, wire
 from agent.address import AddressError, node_address, read_machine_id
+from agent.clock import NodeClock
 from agent.config import Config
 from agent.egress import Egress, EgressSettings
 from agent.events import Event, EventQueue, Level, NodeStarted, NodeStopped, Notice, State, StatsSampled
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 
 SNAPSHOT_PERIOD = 0.25
 SKEW = 2.0
-"""Seconds a sender's clock may run ahead of ours: keys from further in the future are refused."""
+"""Seconds two nodes' estimates of the bucket's time may differ by (agent.clock): keys from further in the
+future are refused, and as much is allowed past the max age."""
 log = logging.getLogger("hoshino")
 START_ERRORS = (netconf.NetconfError, DoorbellError, StoreError, OSError)
 """What a start may meet on a machine or network that will not have it: told in one line, never a traceback."""
@@ -89,6 +91,8 @@ class Node:
         self._journal: Journal | None = None
         self._metrics_server: WSGIServer | None = None
         self.guard = Guard(self.stats, self._on_health)
+        self.clock = NodeClock(report=lambda message: self._notice("warning", message))
+        """The bucket's time as this node knows it: keys are stamped and judged in it."""
         self.bucket: GuardedBucket | None = None
         self.doorbell: Doorbell | None = None
         self.sealed: SealedTunnel | None = None
@@ -226,7 +230,8 @@ class Node:
         """The bucket, and a check that this node may list its inbox."""
         config = self.config
         # With the default route through the tunnel, the agent's own requests carry the mark that keeps them off it.
-        self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard, self._mark)
+        self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard, self._mark,
+                                  clock=self.clock)
         try:
             self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
         except StoreError as error:
@@ -280,6 +285,7 @@ class Node:
             opener=self.sealed.open if self.sealed else None,
             report=lambda message: self._notice("warning", message),
             journal=self._journal,
+            clock=self.clock.now,
         )
         egress = Egress(
             self.bucket, self.stats, self.heartbeat,
@@ -287,6 +293,7 @@ class Node:
             doorbell=ringer, publish=publish, recent=self.recent,
             seal=self.sealed.seal if self.sealed else None,
             unrung=ingress.expect_unannounced if self.doorbell is not None else None,
+            clock=self.clock.now,
         )
         self._egress = egress
         self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))
@@ -335,6 +342,7 @@ class Node:
         registry = metrics.node_registry(metrics.NodeCollector(
             self.stats, self.heartbeat,
             {"address": self.address.compressed, "interface": self.config.interface},
+            self.clock.offset,
         ))
         if self.sealed is not None:
             registry.register(self.sealed.collector())
@@ -372,6 +380,7 @@ class Node:
             wakeup="sqs" if self.doorbell is not None else "poll",
             pace_rate=data["pace_rate"], delivery_backlog=data["delivery_backlog"],
             routes=self._route_sample(data), exit_nat_dollars=self.prices.nat_gateway(0.0, self._exit_bytes(data)),
+            clock_offset=self.clock.offset(),
         )
 
     def _route_sample(self, data: dict[str, Any]) -> dict[str, tuple[str, int, int]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,12 +60,22 @@ class ObjectKey:
 
 
 class KeyMaker:
-    """Makes object keys whose ULIDs are strictly monotonic within this process."""
+    """Makes object keys whose ULIDs are strictly monotonic within this process.
 
-    def __init__(self, prefix: str = "") -> None:
+    clock: the time a ULID is stamped with (a node's estimate of the bucket's clock, agent.clock); a
+    clock that steps back never makes a ULID smaller than the last.
+    """
+
+    def __init__(self, prefix: str = "", clock: Callable[[], float] = time.time) -> None:
         self.prefix = prefix
-        self._generator = ulid.ULIDGenerator(policy=ulid.StrictMonotonicPolicy())
+        self._clock = clock
+        self._last = 0
+        self._generator = ulid.ULIDGenerator(clock=self._milliseconds, policy=ulid.StrictMonotonicPolicy())
         self._lock = threading.Lock()
+
+    def _milliseconds(self) -> int:
+        self._last = max(self._last, int(self._clock() * 1000))
+        return self._last
 
     def make(self, destination: ipaddress.IPv6Address) -> str:
         """A fresh key for an object sent to destination."""

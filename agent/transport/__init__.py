@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.metrics import Stats
 from agent.transport.base import Bell, Bucket, Doorbell, Listing, ObjectInfo, StoreError
@@ -16,6 +16,9 @@ from agent.transport.guard import Guard, GuardedBucket
 from agent.transport.memory import MemoryBucket
 from agent.transport.s3 import S3Bucket, client
 from agent.transport.sqs import LONG_POLL, DoorbellError, SqsDoorbell
+
+if TYPE_CHECKING:
+    from agent.clock import NodeClock
 
 __all__ = [
     "Bell",
@@ -35,11 +38,13 @@ __all__ = [
 
 
 def open_bucket(bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                guard: Guard | None = None, mark: int | None = None) -> GuardedBucket:
+                guard: Guard | None = None, mark: int | None = None, *,
+                clock: NodeClock | None = None) -> GuardedBucket:
     """The S3 bucket (AWS or any S3-compatible endpoint), every request through the guard (or one of its own).
 
-    mark: the firewall mark of its connections (see agent.gateway)."""
-    return GuardedBucket(S3Bucket(bucket, endpoint_url, region, mark), guard or Guard(Stats()))
+    mark: the firewall mark of its connections (see agent.gateway); clock, when given, learns the
+    bucket's time from every response."""
+    return GuardedBucket(S3Bucket(bucket, endpoint_url, region, mark, clock=clock), guard or Guard(Stats()))
 
 
 def make_doorbell(endpoint_url: str | None, region: str | None, guard: Guard, address: ipaddress.IPv6Address,

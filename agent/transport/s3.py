@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
 
 from agent.transport.base import LIST_LIMIT, Listing, ObjectInfo
 from agent.wire import MAX_OBJECT_BYTES
+
+if TYPE_CHECKING:
+    from agent.clock import NodeClock
 
 CLIENT_CONFIG = botocore.config.Config(
     retries={"total_max_attempts": 1},  # retries are the guard's, so every request is counted
@@ -59,9 +64,11 @@ class S3Bucket:
     """Raw S3 requests, one each; failures raise what boto3 raises (the guard classifies them)."""
 
     def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                 mark: int | None = None) -> None:
+                 mark: int | None = None, *, clock: NodeClock | None = None) -> None:
         self.client = client("s3", endpoint_url, region, mark=mark)
         self._bucket = bucket
+        if clock is not None:
+            observe_dates(self.client, clock)
 
     @property
     def name(self) -> str:
@@ -122,3 +129,25 @@ class S3Bucket:
         # inbox only, and HeadBucket needs the bucket-wide permission.
         self.list_objects(prefix, max_keys=1)
 
+
+
+def observe_dates(s3: Any, clock: NodeClock) -> None:
+    """Tell clock the `Date` of every response of this client, with when its request left and its answer came.
+
+    Two event handlers on botocore's own path, in the requesting thread: a monotonic reading before the
+    request is sent, a header lookup after the call (its parsing is cached for the second it names).
+    """
+    sent = threading.local()
+
+    def before_send(**_: Any) -> None:
+        sent.at = time.monotonic()
+
+    def after_call(http_response: Any = None, **_: Any) -> None:
+        started = getattr(sent, "at", None)
+        if started is None or http_response is None:
+            return
+        sent.at = None
+        clock.observe_date(http_response.headers.get("Date"), started, time.monotonic())
+
+    s3.meta.events.register("before-send.s3", before_send)
+    s3.meta.events.register("after-call.s3", after_call)
