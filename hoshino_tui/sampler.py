@@ -134,6 +134,8 @@ class StatsView:
     """The pace the latest paced object was delivered at, in packets per second."""
     samples: int
     cost: CostView
+    clock_offset: float | None = None
+    """How far the node's clock is ahead of the bucket's, in seconds; None until known."""
 
 
 @dataclass
@@ -184,6 +186,7 @@ class StatsModel:
             missed_beats=last.missed_beats, events_dropped=last.events_dropped,
             waiting_egress=last.waiting_egress, pace_rate=last.pace_rate, samples=self._samples,
             cost=self._cost(last),
+            clock_offset=last.clock_offset,
         )
 
     def _cost(self, last: StatsSampled) -> CostView:

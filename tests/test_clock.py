@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import re
+import time
 from email.utils import formatdate
 
 import ulid
+from loops import Side
+from packets_factory import A, B, udp
 
 from agent import wire
 from agent.clock import BOUND, NodeClock, explain, stamp_offset
+from agent.events import PacketSeen
 from agent.sealing import ReplayGuard
 from agent.transport import open_bucket
-
-A = ipaddress.IPv6Address("fd00::a")
 
 
 class Clocks:
@@ -171,3 +172,16 @@ def test_an_s3_bucket_learns_the_bucket_s_time_from_its_responses(s3_server, buc
     assert clock.known and clock.samples == 1
     offset = clock.offset()
     assert offset is not None and abs(offset) <= 1.1  # one machine: one clock, within a Date's second
+
+
+def test_a_refused_key_tells_in_its_drop_how_far_ahead_its_stamp_was(s3_server, bucket):
+    receiver = Side(s3_server.endpoint_url, bucket, B)
+    try:
+        receiver.bucket.put(f"{B}/{ulid.ULID.from_timestamp(time.time() + 90)}", udp(A, B, b"from the future"))
+        receiver.receive()
+        assert receiver.delivered == [] and receiver.stats.dropped == {"future": 1}
+        (seen,) = [event for event in receiver.events.drain() if isinstance(event, PacketSeen)]
+        told = re.search(r"stamped ([0-9.]+) s ahead of the bucket's clock when PUT", seen.summary)
+        assert seen.reason == "future" and told and 88 < float(told.group(1)) < 92, seen.summary
+    finally:
+        receiver.close()

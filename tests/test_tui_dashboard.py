@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -13,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from agent.config import Config
-from agent.events import EventQueue, NodeStopped, PacketSeen
+from agent.events import EventQueue, NodeStopped, PacketSeen, StatsSampled
 from agent.lab import Lab
 from agent.lab.recorded import END, LOCAL, PEER, ReplayNode, echo, packet_event, recorded_events
 from hoshino_tui.app import HoshinoApp
@@ -383,3 +384,20 @@ async def test_f_and_s_act_on_a_real_node_in_the_lab(lab: Lab) -> None:
         assert not node.manual
         await pilot.press("q")
     assert nodes[0].wait(timeout=5)
+
+
+async def test_the_header_shows_the_clock_s_offset_and_the_drops_pane_how_far_off_a_refused_stamp_was():
+    app, node = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.pump.count == len(node.recorded))
+        header = app.screen.query_one(NodeHeader)
+        assert "clock" not in header.lines(200)[1].plain  # a recording from before the clock was told
+        last = [event for event in node.recorded if isinstance(event, StatsSampled)][-1]
+        node.events.publish(dataclasses.replace(last, time=END + 1, clock_offset=-15.04))
+        node.events.publish(PacketSeen(
+            END + 1, "in", "", LOCAL, "object", "object of 180 bytes, stamped 90.2 s ahead of the bucket's clock "
+            "when PUT, 0 s ago", 0, "key", "dropped", "future"))
+        await wait_for(pilot, lambda: header.facts.clock_offset == -15.04)
+        assert "clock -15.0 s from the bucket's" in header.lines(200)[1].plain
+        drops = app.screen.query_one(DropsPane)
+        await wait_for(pilot, lambda: "stamped 90.2 s ahead of the bucket's clock" in text_of(drops, 300))

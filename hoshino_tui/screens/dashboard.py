@@ -132,6 +132,7 @@ class DashboardScreen(Screen[None]):
         view = message.view
         self._stats_seen = True
         self._tick()  # the uptime keeps pace with a replay played faster than the clock ticks
+        self.query_one(NodeHeader).update_facts(clock_offset=view.clock_offset)
         self.query_one(S3Pane).show(view)
         self.query_one(TrafficPane).show(view)
         self.query_one(CostPane).show(view.cost)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from rich.text import Text
 from textual.widget import Widget
 
+from agent.clock import BOUND, WARN_ABOVE
+
 from .. import formatting
 
 _STATE_STYLE = {
@@ -27,6 +29,8 @@ class NodeFacts:
     state: str = "starting"
     started: float | None = None
     stopped: float | None = None
+    clock_offset: float | None = None
+    """How far the node's clock is ahead of the bucket's, in seconds."""
 
 
 def fit(parts: list[tuple[int, Text]], width: int) -> Text:
@@ -40,6 +44,12 @@ def fit(parts: list[tuple[int, Text]], width: int) -> Text:
     for _, part in kept:
         line.append_text(part)
     return line
+
+
+def clock_part(offset: float) -> Text:
+    """The node's clock against the bucket's: quiet within a second, orange beyond, red past what is corrected."""
+    style = "" if abs(offset) <= WARN_ABOVE else "bold #ff8700" if abs(offset) <= BOUND else "bold red"
+    return Text.assemble(("  clock ", "dim"), (f"{offset:+.1f} s", style), (" from the bucket's", "dim"))
 
 
 class NodeHeader(Widget):
@@ -80,6 +90,8 @@ class NodeHeader(Widget):
         if facts.started is not None and self._now is not None:
             end = facts.stopped if facts.stopped is not None else self._now
             second.append((0, Text.assemble(("  up ", "dim"), formatting.uptime(end - facts.started))))
+        if facts.clock_offset is not None:
+            second.append((1, clock_part(facts.clock_offset)))
         second.append((1, Text.assemble(("  bucket ", "dim"), facts.bucket or "-")))
         second.append((2, Text.assemble(("  endpoint ", "dim"), facts.endpoint or "AWS default")))
         return fit(first, width), fit(second, width)
