@@ -48,6 +48,7 @@ class NodeClock:
         self._high = float("inf")
         self._newest: tuple[float, float] | None = None
         self._known = False
+        self._latest = -float("inf")
         self._told = False
         self._last_date = ("", 0.0)
         self.samples = 0
@@ -103,11 +104,17 @@ class NodeClock:
             return (self._high - self._low) / 2 if self._known else float("inf")
 
     def now(self) -> float:
-        """The bucket's time now, as well as this node knows it (its wall clock until then, or when refused)."""
+        """The bucket's time now, as well as this node knows it (its wall clock until then, or when refused).
+
+        Once known it never goes back, even when the estimate does (a step of the bucket's clock, a
+        narrower interval): a key handled and forgotten must not come back inside the window.
+        """
         middle = self._monotonic_offset()
         if middle is None or self.refused:
             return self._wall()
-        return self._monotonic() + middle
+        with self._lock:
+            self._latest = max(self._latest, self._monotonic() + middle)
+            return self._latest
 
     def _tell(self) -> None:
         """Say once that the clock is off by more than WARN_ABOVE (only when surely so), and refuse beyond BOUND."""

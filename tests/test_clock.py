@@ -89,7 +89,7 @@ def test_a_step_of_the_wall_clock_moves_no_judgement():
     assert offset is not None and abs(offset - 3600) < 0.1  # and it is told
 
 
-def test_a_step_of_the_bucket_s_clock_is_followed():
+def test_a_step_of_the_bucket_s_clock_is_followed_forward_and_waited_for_back():
     clocks = Clocks(ahead=0)
     for _ in range(30):
         clocks.wait(0.3)
@@ -98,6 +98,15 @@ def test_a_step_of_the_bucket_s_clock_is_followed():
     for _ in range(30):
         clocks.wait(0.3)
         clocks.request()
+    assert abs(clocks.clock.now() - clocks.bucket()) < 0.5
+    before = clocks.clock.now()
+    clocks.bucket_at_zero -= 5  # and back: time stands still until the bucket's catches up
+    for _ in range(10):
+        clocks.wait(0.3)
+        clocks.request()
+        assert clocks.clock.now() == before
+    clocks.wait(3)
+    clocks.request()
     assert abs(clocks.clock.now() - clocks.bucket()) < 0.5
 
 
