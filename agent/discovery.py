@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from agent import wire
+from agent.clock import explain
 from agent.delivery import Delivery
 from agent.fetching import Fetches
 from agent.heartbeat import Heartbeat
@@ -173,7 +174,8 @@ class Discovery:
         self._deferred = None
         for item in listed:
             reason, sent_at = self.inbox.judge(item.key, item.size)
-            started = self._claim(Candidate(item.key, sent_at, item.size), reason, item.size)
+            started = self._claim(Candidate(item.key, sent_at, item.size), reason, item.size,
+                                  item.last_modified.timestamp())
             if started is False:
                 self._deferred = sent_at
                 self.heartbeat.skipped()
@@ -181,7 +183,7 @@ class Discovery:
             found = found or started is True
         return found
 
-    def _claim(self, candidate: Candidate, reason: str, size: int) -> bool | None:
+    def _claim(self, candidate: Candidate, reason: str, size: int, put_at: float | None = None) -> bool | None:
         """Claim a key in the ledger and act: refuse it, fetch it, recheck it or queue its delete.
 
         None when there was nothing to do (the key is in hand or done with); False when its GET
@@ -196,7 +198,10 @@ class Discovery:
         if claim is Claim.RECHECK:
             candidate = Candidate(candidate.key, candidate.sent_at, 0, recheck=True)  # one byte tells
         elif reason:
-            self.delivery.refuse(candidate.key, reason, candidate.sent_at, f"object of {size} bytes")
+            what = f"object of {size} bytes"
+            if reason in ("stale", "future"):  # the sender's clock, most likely: name how far off it is
+                what = f"{what}, {explain(candidate.sent_at, put_at, self.clock())}"
+            self.delivery.refuse(candidate.key, reason, candidate.sent_at, what)
             return True
         if not self.fetches.start(candidate):
             if claim is Claim.RECHECK:

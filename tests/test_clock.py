@@ -14,7 +14,6 @@ from packets_factory import A, B, udp
 from agent import wire
 from agent.clock import BOUND, NodeClock, explain, stamp_offset
 from agent.events import PacketSeen
-from agent.sealing import ReplayGuard
 from agent.transport import open_bucket
 
 
@@ -155,17 +154,6 @@ def test_keys_are_stamped_in_the_clock_given_and_stay_in_order_when_it_steps_bac
     now[0] -= 2  # the estimate of the bucket's time moved back
     second = maker.make(A)
     assert second > first
-
-
-def test_the_replay_memory_forgets_nothing_that_a_clock_stepping_back_would_accept_again():
-    now = [1_800_000_000.0]
-    guard = ReplayGuard(10, lambda: now[0])
-    stamp = ulid.ULID.from_timestamp(now[0])
-    assert guard.seen(A, stamp) is False
-    now[0] += 11  # beyond the window: forgotten
-    assert guard.seen(A, ulid.ULID.from_timestamp(now[0])) is False
-    now[0] -= 5  # the estimate moves back: the forgotten ULID would be inside the window again
-    assert guard.stale(stamp) and guard.seen(A, stamp) is True
 
 
 def test_a_refused_object_says_how_far_its_stamp_was_from_the_bucket_s_clock():
