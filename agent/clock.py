@@ -21,8 +21,6 @@ RESOLUTION = 1.0
 """`Date` and `LastModified` are whole seconds, rounded down."""
 WARN_ABOVE = 1.0
 """A node whose clock is surely further than this from the bucket's says so, once."""
-TOLD_WITHIN = 0.25
-"""The offset is told once known this closely (or after a few responses, however close)."""
 Report = Callable[[str], None]
 
 
@@ -117,7 +115,9 @@ class NodeClock:
             return self._latest
 
     def _tell(self) -> None:
-        """Say once that the clock is off by more than WARN_ABOVE (only when surely so), and refuse beyond BOUND."""
+        """Say once that the clock is off by more than WARN_ABOVE, as soon as that is sure (from one response
+        when it is well beyond: a node whose S3 client shows no Date but its listings' may wait a while
+        for the next), with how closely it is known; refuse it beyond BOUND."""
         offset = self.offset()
         if offset is None:
             return
@@ -125,19 +125,20 @@ class NodeClock:
         ahead = self._wall() - self._monotonic()  # the node's clock ahead of the bucket's is ahead - [low, high]
         with self._lock:
             sure = ahead - self._high > WARN_ABOVE or ahead - self._low < -WARN_ABOVE
-            precise = self._high - self._low <= 2 * TOLD_WITHIN or self.samples >= 8 or self.refused
-            if not sure or not precise or self._told:
+            if not sure or self._told:
                 return
             self._told = True
+            within = (self._high - self._low) / 2
         if self._report is None:
             return
+        how_far = f"{describe(offset)} the bucket's (±{max(within, 0.05):.1f} s)"
         if self.refused:
-            self._report(f"this node's clock is {describe(offset)} the bucket's: beyond 15 minutes, so it is "
-                         "not corrected and other nodes will refuse what it sends: set the clock and start your "
-                         "time daemon (chrony, systemd-timesyncd)")
+            self._report(f"this node's clock is {how_far}: beyond 15 minutes, so it is not corrected and other "
+                         "nodes will refuse what it sends: set the clock and start your time daemon (chrony, "
+                         "systemd-timesyncd)")
         else:
-            self._report(f"this node's clock is {describe(offset)} the bucket's: start your time daemon (chrony, "
-                         "systemd-timesyncd); meanwhile keys are stamped and judged in the bucket's time")
+            self._report(f"this node's clock is {how_far}: start your time daemon (chrony, systemd-timesyncd); "
+                         "meanwhile keys are stamped and judged in the bucket's time")
 
 
 def describe(ahead: float) -> str:

@@ -21,7 +21,7 @@ def test_a_node_whose_clock_is_off_talks_both_ways_and_says_so(lab: Lab, offset:
     assert ping(lab, "peer", 10) == 10
     assert ping(lab, "local", 10) == 10
 
-    told = re.search(r"this node's clock is ([0-9.]+) s (ahead of|behind) the bucket's: start your time daemon",
+    told = re.search(r"this node's clock is ([0-9.]+) s (ahead of|behind) the bucket's \(±[0-9.]+ s\): start your",
                      lab.agent_log(skewed))
     assert told, lab.agent_log(skewed)[-2000:]
     assert abs(float(told.group(1)) - abs(offset)) < 1.1 and (told.group(2) == "ahead of") == (offset > 0)
