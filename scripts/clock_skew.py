@@ -26,7 +26,7 @@ def run(offset: float, count: int, code: Path | None) -> str:
     with Lab() as lab:
         lab.spawn_agent("local", code=code)
         skewed = lab.spawn_agent("peer", code=code, env=skewed_clock(offset))
-        answered = ping(lab, "peer", count, interval=0.5)
+        answered = ping(lab, "peer", count, interval=0.5, wait=10)  # late is not lost
         receiver, sender = node_view(lab, "local"), node_view(lab, "peer")
         told = TOLD.search(lab.agent_log(skewed))
     sees_receiver = f"stale {receiver.stale}, future {receiver.future}"

@@ -44,6 +44,10 @@ class NodeView:
     offset: float | None
     stale: int
     future: int
+    dropped: dict[str, int]
+    """Every reason it dropped for, with how many."""
+    delivered: int
+    """Packets it delivered to its device."""
 
 
 def node_view(lab: Lab, role: str) -> NodeView:
@@ -51,11 +55,14 @@ def node_view(lab: Lab, role: str) -> NodeView:
     with inside(lab.namespaces[role].name):
         page = fetch_metrics(lab.address(role))
     offset: float | None = None
-    dropped: dict[str, float] = {}
+    dropped: dict[str, int] = {}
+    delivered = 0
     for family in text_string_to_metric_families(page):
         for sample in family.samples:
             if sample.name == "hoshino_clock_offset_seconds":
                 offset = sample.value
             elif sample.name == "hoshino_dropped_packets_total":
-                dropped[sample.labels.get("reason", "")] = sample.value
-    return NodeView(offset, int(dropped.get("stale", 0)), int(dropped.get("future", 0)))
+                dropped[sample.labels.get("reason", "")] = int(sample.value)
+            elif sample.name == "hoshino_packets_ingressed_total":
+                delivered = int(sample.value)
+    return NodeView(offset, dropped.get("stale", 0), dropped.get("future", 0), dropped, delivered)
