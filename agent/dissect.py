@@ -358,6 +358,8 @@ def _tcp_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
             text = "Timestamps val={} ecr={}".format(*struct.unpack("!II", data))
         b.add(f"Option {name}", data, at, size, text)
         at += size
+    # A header length past the packet's end is what the bytes say, not what they hold: the layer ends there.
+    header = min(header, end - offset)
     summary = (f"{tcp.sport}->{tcp.dport} [{','.join(names)}] seq={tcp.seq} ack={tcp.ack} "
                f"win={tcp.win} len={end - offset - header}")
     layers = [b.done(summary, header)]

@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packets_factory import echo_request, tcp_syn, udp
 
@@ -72,6 +72,7 @@ def test_any_body_is_packets_or_a_wire_error_in_linear_time(body):
 
 @settings(max_examples=300, deadline=None)
 @given(hostile_bodies.map(lambda tail: b"\x60" + tail))
+@example(data=b"`\x00\x00\x00`\x00\x06\x00" + b"\x00\x00`\x00\x06\x00\x00\x00`\x00\x06\x00" * 4 + b"\x00\x00`\x00")
 def test_the_decoder_never_raises_and_stays_linear(data):
     decoded = timed(dissect, data)
     assert decoded.layers and decoded.summary
