@@ -106,6 +106,7 @@ class Delivery:
         if body is None:
             if candidate.rung:
                 self.ledger.release(key)  # its PUT never landed: a listing will find it if it does
+                self.drop_object("missing_object", key, "rung, and not in the bucket")
             else:  # listed, then deleted (by us, before the listing was answered, or by another)
                 self.ledger.refused(key, candidate.sent_at)
             return

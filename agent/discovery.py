@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from agent import wire
+from agent.bell_triage import BellTriage
 from agent.clock import explain
 from agent.delivery import Delivery
 from agent.fetching import Fetches
@@ -28,13 +29,17 @@ CATCH_UP_BUSY, CATCH_UP_IDLE = 60.0, 300.0
 """With a doorbell: how often to list the inbox anyway, after recent traffic and when idle."""
 UNANNOUNCED = 10.0
 """With a doorbell: how long to poll after sending to a node that cannot ring us back."""
+OWED_LISTING_GAP = 0.1
+"""With a doorbell: bells left to a listing (unproven, over budget, a flood's) list the inbox at most this often."""
 
 
 class Discovery:
     """Finds this node's objects and starts fetching them, within the fetch budget."""
 
     def __init__(self, inbox: Inbox, ledger: Ledger, fetches: Fetches, delivery: Delivery, heartbeat: Heartbeat,
-                 *, doorbell: Doorbell | None = None, warn: Callable[[str], None] | None = None) -> None:
+                 *, doorbell: Doorbell | None = None, warn: Callable[[str], None] | None = None,
+                 triage: BellTriage | None = None) -> None:
+        """triage: which rung keys to fetch (agent.bell_triage); without one, every bell is a listing's hint."""
         self.inbox = inbox
         self.ledger = ledger
         self.fetches = fetches
@@ -48,6 +53,9 @@ class Discovery:
         self._error_backoff = 0.0
         self._next_sweep = 0.0
         self._poll_until = 0.0
+        self.triage = triage
+        self._listing_owed = False
+        self._next_owed_listing = 0.0
 
     # The loops.
 
@@ -108,6 +116,8 @@ class Discovery:
                 except StoreError:
                     self._back_off(stop)
                     continue
+            if self._listing_owed and not self._owed_listing(stop):
+                continue
             try:
                 bells = doorbell.wait(max(0.0, self._next_sweep - self.clock()), stop)
             except StoreError as error:
@@ -123,6 +133,19 @@ class Discovery:
                 if self.heartbeat.manual and not self.heartbeat.wait(stop):
                     return  # a heartbeat held by hand paces the doorbell too: objects wait in the bucket
                 self.offer_bells(bells)
+
+    def _owed_listing(self, stop: threading.Event) -> bool:
+        """List the inbox for keys that bells named but did not get fetched; at most every OWED_LISTING_GAP."""
+        stop.wait(max(0.0, self._next_owed_listing - time.monotonic()))
+        self._listing_owed = False
+        self._next_owed_listing = time.monotonic() + OWED_LISTING_GAP
+        try:
+            self.poll()
+        except StoreError:
+            self._listing_owed = True
+            self._back_off(stop)
+            return False
+        return True
 
     def _warn(self, message: str) -> None:
         if self.warn is not None:
@@ -158,15 +181,22 @@ class Discovery:
         return self._offer(self.inbox.sweep())
 
     def offer_bells(self, bells: list[Bell]) -> None:
-        """Fetch the objects a doorbell rang, straight away: no listing needed."""
-        for bell in bells:
-            reason, sent_at = self.inbox.judge(bell.key, bell.size)
-            if reason == "bad_key":
-                self.delivery.drop_object("bad_bell", bell.key, f"a bell for {bell.key!r}")
-                continue
-            limit = min(max(0, bell.size), wire.MAX_OBJECT_BYTES)
-            if self._claim(Candidate(bell.key, sent_at, limit, rung=True), reason, bell.size) is False:
-                break  # the budget is spent: the next catch-up listing finds the rest
+        """Fetch the objects a doorbell rang, straight away, as far as agent.bell_triage allows; list for the rest."""
+        if self.triage is None:
+            self._listing_owed = True
+            return
+        plan = self.triage.plan(bells)
+        for reason, count in plan.dropped.items():
+            self.delivery.stats.drop(reason, count - 1)
+            self.delivery.drop_object(reason, plan.examples[reason], f"{count} bells, the latest for this key")
+        spent = False
+        for bell, sent_at in plan.fetch:
+            candidate = Candidate(bell.key, sent_at, min(bell.size, wire.MAX_OBJECT_BYTES), rung=True)
+            started = None if spent else self._claim(candidate, "", bell.size)
+            if started is not True:  # in hand already, or the budget is spent: a listing finds the rest
+                self.triage.finished(bell.key, found=True)
+            spent = spent or started is False
+        self._listing_owed = self._listing_owed or plan.list_soon or spent
 
     def _offer(self, listed: list[ObjectInfo]) -> bool:
         """Start fetching the new objects of a listing, in key order, while the budget allows."""

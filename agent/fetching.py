@@ -15,13 +15,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from agent.bell_triage import BellTriage
 from agent.inbox import Candidate
 from agent.transport.base import Bucket, StoreError
 
 HOLD_LIMIT = 0.5
 """The longest a slow object holds back delivery of the objects behind it, in seconds."""
-RUNG_RETRIES = (0.005, 0.01, 0.02, 0.04, 0.08)
-"""Pauses before fetching a rung key again: its bell may arrive before its PUT completes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +40,21 @@ class Pending:
     future: Future[Fetched] = field(repr=False)
 
 
-def fetch(bucket: Bucket, candidate: Candidate) -> Fetched:
-    """GET at most the announced size plus one byte; a rung key is tried again while its PUT lands."""
-    pauses = RUNG_RETRIES if candidate.rung else ()
+def fetch(bucket: Bucket, triage: BellTriage | None, candidate: Candidate) -> Fetched:
+    """GET at most the announced size plus one byte; a missing rung key once more, only while its PUT could
+    still be in flight (agent.bell_triage.BellTriage.retry_after); the triage hears how a rung key went."""
     try:
         body = bucket.get(candidate.key, candidate.limit)
-        for pause in pauses:
-            if body is not None:
-                break
+        if body is None and candidate.rung and triage is not None \
+                and (pause := triage.retry_after(candidate.key)) is not None:
             time.sleep(pause)
             body = bucket.get(candidate.key, candidate.limit)
     except StoreError as error:
+        if triage is not None:
+            triage.finished(candidate.key, found=True)  # a failure, not a flood's evidence
         return Fetched(None, error)
+    if triage is not None:
+        triage.finished(candidate.key, found=body is not None or not candidate.rung)
     return Fetched(body)
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from agent import wire
+from agent.bell_triage import BellTriage
 from agent.deleter import Deleter
 from agent.delivery import Delivery, IngressSettings, Publish
 from agent.discovery import Discovery
@@ -53,14 +54,16 @@ class Ingress:
         self.settings = settings
         self.ledger = Ledger(settings.window, journal=journal, clock=clock)
         self.deleter = Deleter(bucket, stats, report, deleted=self.ledger.deleted, given_up=self.ledger.given_up)
-        self.fetches = Fetches(functools.partial(fetch, bucket), settings.fetchers, settings.budget_bytes,
+        inbox = Inbox(bucket, settings.address, settings.key_prefix, max_age=settings.max_age, skew=settings.skew,
+                      clock=clock)
+        self.triage = BellTriage(settings.key_prefix, inbox.judge, stats, require_proof=opener is not None,
+                                 budget_bytes=settings.budget_bytes, clock=clock, report=report)
+        self.fetches = Fetches(functools.partial(fetch, bucket, self.triage), settings.fetchers, settings.budget_bytes,
                                settings.max_in_flight)
         self.delivery = Delivery(self.fetches, self.ledger, self.deleter, write, stats, settings, opener=opener,
                                  publish=publish, recent=recent, warn=report, clock=clock)
-        inbox = Inbox(bucket, settings.address, settings.key_prefix, max_age=settings.max_age, skew=settings.skew,
-                      clock=clock)
         self.discovery = Discovery(inbox, self.ledger, self.fetches, self.delivery, heartbeat, doorbell=doorbell,
-                                   warn=report)
+                                   warn=report, triage=self.triage)
 
     def run(self, stop: threading.Event) -> None:
         """Discover, deliver and delete until stopped; S3 failures back off and never end the loop."""

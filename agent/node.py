@@ -264,6 +264,10 @@ class Node:
         ringer = make_doorbell(config.sqs_endpoint_url, config.region, self.guard, self.address, config.key_prefix,
                                mark=self._mark,
                                report=lambda message: self._notice("warning", message))
+        if self.sealed is not None:
+            from agent.sealing.bells import BellAuthenticator
+
+            ringer.prover = BellAuthenticator(self.sealed.sealer)  # its bells prove their sender, and it asks as much
         if config.wakeup == "sqs":
             try:
                 ringer.open()

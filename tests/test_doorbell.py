@@ -20,14 +20,8 @@ from agent.metrics import Stats
 from agent.netconf import inside
 from agent.transport import Guard, open_doorbell
 from agent.transport.base import Bell
-from agent.transport.sqs import (
-    QUEUE_ATTRIBUTES,
-    DoorbellError,
-    SqsDoorbell,
-    decode_bells,
-    encode_bells,
-    queue_name,
-)
+from agent.transport.bell_format import decode_bells, encode_bells
+from agent.transport.sqs import QUEUE_ATTRIBUTES, DoorbellError, SqsDoorbell, queue_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
 import node_policy

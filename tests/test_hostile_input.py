@@ -11,7 +11,7 @@ from packets_factory import echo_request, tcp_syn, udp
 
 from agent import packets, wire
 from agent.dissect import dissect
-from agent.transport.sqs import decode_bells
+from agent.transport.bell_format import decode_bells
 
 EXAMPLE_LIMIT = 0.01
 """Seconds one example may take; a parse quadratic in its input takes seconds at 64 KiB. The best

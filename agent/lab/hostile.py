@@ -9,7 +9,8 @@ from agent import wire
 from agent.lab.server import S3Server
 from agent.lab.traffic import Service
 from agent.transport.base import Bell
-from agent.transport.sqs import encode_bells, queue_name
+from agent.transport.bell_format import encode_bells
+from agent.transport.sqs import queue_name
 
 
 def plant(server: S3Server, sqs_server: S3Server, bucket: str, key: str, body: bytes,

@@ -145,6 +145,18 @@ class Sealer:
         self._learn(table, header.sender, header.sender_key)
         return Opened(header.sender, plaintext)
 
+    def bell_key_pairs(self, peer: ipaddress.IPv6Address,
+                       sending: bool) -> list[tuple[X25519PrivateKey, PeerKey]]:
+        """The (own key, peer's key) pairs whose direction key authenticates bells (agent.sealing.bells): to ring
+        peer, the pair this node seals with; to hear it, every pair it opens with. [] for a stranger."""
+        table = self.peers.table
+        if sending:
+            try:
+                return [(self._private_key, self._recipient_key(table, peer))]
+            except SealError:
+                return []
+        return [(own, key) for own in self._own_keys.values() for key in table.keys_of(peer)]
+
     def _recipient_key(self, table: PeerTable, destination: ipaddress.IPv6Address) -> PeerKey:
         """The newest listed key the destination has proven; before it has proven one, its first listed key."""
         keys = table.keys_of(destination)

@@ -85,10 +85,16 @@ class Bucket(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Bell:
-    """A doorbell's note: an object was put under key, size bytes long."""
+    """A doorbell's note: an object was put under key, size bytes long.
+
+    As received: sender is who the message says rang (None when it does not say), and verified is
+    True when its MAC proved that sender (agent.sealing.bells).
+    """
 
     key: str
     size: int
+    sender: ipaddress.IPv6Address | None = None
+    verified: bool = False
 
 
 class Doorbell(Protocol):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import re
 import threading
 import time
@@ -17,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agent.transport.base import Bell, StoreError
+from agent.transport.bell_format import BellProver, decode_message, encode_bells
 from agent.transport.guard import Guard
 
 LONG_POLL = 20
@@ -32,7 +32,6 @@ DELETE_WITHIN = 1
 """Seconds of long poll while received bells wait to be deleted (their visibility timeout is 30 s)."""
 SILENCE = 600.0
 """How long a node that cannot reach SQS at all rings nobody (a bucket without SQS beside it)."""
-FORMAT = 1
 
 
 class DoorbellError(RuntimeError):
@@ -64,33 +63,6 @@ def queue_name(key_prefix: str, address: ipaddress.IPv6Address) -> str:
     if problem := queue_name_problem(key_prefix, address):
         raise DoorbellError(problem)
     return _queue_name(key_prefix, address)
-
-
-def encode_bells(bells: Sequence[Bell]) -> str:
-    return json.dumps({"v": FORMAT, "bells": [[bell.key, bell.size] for bell in bells]}, separators=(",", ":"))
-
-
-MAX_MESSAGE = 64 << 10
-"""A bell message longer than this is not one of ours (a sender rings a few keys at a time)."""
-
-
-def decode_bells(text: str) -> list[Bell]:
-    """The bells of one message; ValueError when it is not one of ours."""
-    if len(text) > MAX_MESSAGE:
-        raise ValueError(f"a message of {len(text)} characters")
-    try:
-        message = json.loads(text)
-    except RecursionError:  # '[[[[...': nested deeper than the parser goes
-        raise ValueError("nested too deep") from None
-    if not isinstance(message, dict) or message.get("v") != FORMAT or not isinstance(message.get("bells"), list):
-        raise ValueError("not a bell message")
-    bells = []
-    for entry in message["bells"]:
-        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
-                and isinstance(entry[1], int) and not isinstance(entry[1], bool)):
-            raise ValueError(f"not a bell: {entry!r}")
-        bells.append(Bell(entry[0], entry[1]))
-    return bells
 
 
 class SqsDoorbell:
@@ -125,6 +97,8 @@ class SqsDoorbell:
         self._silent_until = 0.0
         self._received: list[str] = []
         """Receipt handles of bells received and not yet deleted."""
+        self.prover: BellProver | None = None
+        """A sealed node's: its bells carry a MAC, and the bells it receives are verified."""
 
     @property
     def client(self) -> Any:
@@ -189,7 +163,7 @@ class SqsDoorbell:
             url = self._url_of(destination)
             if not url:
                 return False
-            body = encode_bells(bells)
+            body = encode_bells(bells, self.address, self.prover.sign(destination, bells) if self.prover else b"")
             self.guard.call("sqs", "send", lambda: self.client.send_message(QueueUrl=url, MessageBody=body),
                             attempts=2, payload=len(body), quiet=True)
         except StoreError:
@@ -211,9 +185,13 @@ class SqsDoorbell:
         bells: list[Bell] = []
         for message in messages:
             try:
-                bells.extend(decode_bells(message.get("Body", "")))
+                received = decode_message(message.get("Body", ""))
             except ValueError:
-                self.guard.stats.drop("bad_bell")
+                self.guard.stats.drop("bogus_bell")
+                continue
+            verified = bool(self.prover is not None and received.mac and received.sender is not None
+                            and self.prover.verify(received, self.address))
+            bells += [Bell(bell.key, bell.size, received.sender, verified) for bell in received.bells]
         return bells
 
     def _queue_deletes(self, handles: list[str], flush: bool) -> None:
