@@ -49,3 +49,17 @@ class HostileObjects(Service):
                       b"\x00not a packet: a malformed object planted by the demo", self.victim)
                 self.planted += 1
             delay = self.period
+
+
+def ring_flood(sqs_server: S3Server, victim: ipaddress.IPv6Address, messages: int = 10, bells: int = 900,
+               key_prefix: str = "", sender: ipaddress.IPv6Address | None = None) -> int:
+    """Ring the victim's queue with bells for fresh keys that were never PUT, as any member allowed to
+    ring could: `messages` SendMessage requests of `bells` bells each (900 make ~52 KB). The bells
+    name a sender when one is given, with no MAC; how many were rung."""
+    sqs = sqs_server.sqs_client()
+    url = sqs.get_queue_url(QueueName=queue_name(key_prefix, victim))["QueueUrl"]
+    keys = wire.KeyMaker(key_prefix)
+    for _ in range(messages):
+        body = encode_bells([Bell(keys.make(victim), 1200) for _ in range(bells)], sender)
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    return messages * bells
