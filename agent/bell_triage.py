@@ -97,25 +97,24 @@ class BellTriage:
         seen: set[str] = set()
         with self._lock:
             for bell in bells:
-                if bell.key in seen or bell.key in self._in_flight or bell.key in self._missing \
-                        or (known is not None and known(bell.key)):
+                source = bell.sender if bell.verified else None
+                # Cheapest first: a flood's bells must cost a few microseconds each, not a key's parsing.
+                if source is None and (self.require_proof or self._flooding(source)):
+                    self._count(plan, "unverified_bell", bell.key)  # unproven: not acted on, a listing looks
+                    self._went_bad(source, 1)
+                    plan.list_soon = True
+                    continue
+                if bell.key in seen or bell.key in self._in_flight or bell.key in self._missing:
                     continue  # a bell rung twice: the object is handled (or looked for) once
                 seen.add(bell.key)
-                source = bell.sender if bell.verified else None
                 reason, sent_at = self.judge(bell.key, bell.size)
                 if reason:  # not a key this sender could have written now: nothing is fetched or deleted
                     self._count(plan, "bogus_bell", bell.key)
                     self._went_bad(source, 1)
                     continue
-                if source is None and self.require_proof:
-                    self._count(plan, "unverified_bell", bell.key)
-                    self._went_bad(source, 1)
-                    plan.list_soon = True
+                if known is not None and known(bell.key):
                     continue
-                flooding = self._flooding(source)
-                if flooding or not self._fits(source, bell.size):
-                    if flooding and source is None:  # unproven, and ringing in numbers: not acted on
-                        self._count(plan, "unverified_bell", bell.key)
+                if self._flooding(source) or not self._fits(source, bell.size):
                     self._went_bad(source, 1)  # over its budget: a listing finds its keys, if they are there
                     plan.list_soon = True
                     continue
