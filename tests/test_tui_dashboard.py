@@ -401,3 +401,11 @@ async def test_the_header_shows_the_clock_s_offset_and_the_drops_pane_how_far_of
         assert "clock -15.0 s from the bucket's" in header.lines(200)[1].plain
         drops = app.screen.query_one(DropsPane)
         await wait_for(pilot, lambda: "stamped 90.2 s ahead of the bucket's clock" in text_of(drops, 300))
+
+
+def test_the_drops_pane_shows_the_reasons_of_a_bell_flood() -> None:
+    """Any reason the node counts is a row of its own: the doorbell's too."""
+    pane = DropsPane()
+    pane.show_counts({"unverified_bell": 8955, "missing_object": 16, "bogus_bell": 2}, {})
+    rows = {line.split()[1]: line.split()[2] for line in text_of(pane).splitlines() if line.startswith("dropped")}
+    assert rows == {"bogus_bell": "2", "missing_object": "16", "unverified_bell": "8955"}
