@@ -65,13 +65,14 @@ class FloodFigures:
 
     @property
     def fake_gets(self) -> float:
+        """GETs beyond one per packet delivered: the fake bells' at most (a recheck or a retry counts too)."""
         return max(0.0, self.gets - self.delivered_objects)
 
     def report(self) -> str:
         counted = ", ".join(f"{reason} {count:.0f}" for reason, count in sorted(self.counted.items())) or "nothing"
         return (f"ping before: {self.baseline}\nping during the flood of {self.rung} bells: {self.during}\n"
                 f"GETs meanwhile: {self.gets:.0f} ({self.delivered_objects:.0f} packets delivered: "
-                f"~{self.fake_gets:.0f} GETs for fake bells)\ncounted: {counted}\nwarned of a flood: {self.warned}")
+                f"{self.fake_gets:.0f} more GETs than packets)\ncounted: {counted}\nwarned of a flood: {self.warned}")
 
 
 def ping(lab: Lab, count: int) -> PingFigures:
