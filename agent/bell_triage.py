@@ -1,7 +1,8 @@
 """Which rung keys a receiver fetches, in which order, and which it leaves to a listing: bounded work per bell.
 
 Anyone allowed to send to a node's queue can ring it, so a bell is a hint, never an order:
-- a key its sender could not have written (another inbox, a ULID outside the window) is `bogus_bell`;
+- a key its sender could not have written (not a key of this node's inbox) is `bogus_bell`; one
+  outside the window is refused unread as a listing would refuse it (`stale`, `future`), and deleted;
 - a node that seals fetches only for bells whose MAC proves their sender; the others are
   `unverified_bell`, and a listing looks for what they named (an old sender's bells degrade to listing);
 - each source of bells (a proven sender; every unproven bell together) has a budget of keys in flight,
@@ -48,6 +49,8 @@ class BellPlan:
 
     fetch: list[tuple[Bell, float]] = field(default_factory=list)
     """Bells to fetch, with their key's time."""
+    refuse: list[tuple[Bell, str, float]] = field(default_factory=list)
+    """Bells for keys to refuse unread (outside the window), with the reason and their key's time."""
     dropped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
     """A key for each reason counted, for the dashboard's drops pane."""
@@ -99,7 +102,7 @@ class BellTriage:
             for bell in bells:
                 source = bell.sender if bell.verified else None
                 # Cheapest first: a flood's bells must cost a few microseconds each, not a key's parsing.
-                if source is None and (self.require_proof or self._flooding(source)):
+                if source is None and self._flooding(source):
                     self._count(plan, "unverified_bell", bell.key)  # unproven: not acted on, a listing looks
                     self._went_bad(source, 1)
                     plan.list_soon = True
@@ -108,9 +111,18 @@ class BellTriage:
                     continue  # a bell rung twice: the object is handled (or looked for) once
                 seen.add(bell.key)
                 reason, sent_at = self.judge(bell.key, bell.size)
-                if reason:  # not a key this sender could have written now: nothing is fetched or deleted
+                if reason == "bad_key":  # not a key any sender could have written for us: nothing is done
                     self._count(plan, "bogus_bell", bell.key)
                     self._went_bad(source, 1)
+                    continue
+                if reason:  # outside the window (a bell kept in the queue while this node was away, or a
+                    plan.refuse.append((bell, reason, sent_at))  # replay): refused unread, as listed
+                    self._went_bad(source, 1)
+                    continue
+                if source is None and self.require_proof:
+                    self._count(plan, "unverified_bell", bell.key)  # unproven: not fetched, a listing looks
+                    self._went_bad(source, 1)
+                    plan.list_soon = True
                     continue
                 if known is not None and known(bell.key):
                     continue

@@ -189,6 +189,9 @@ class Discovery:
         for reason, count in plan.dropped.items():
             self.delivery.stats.drop(reason, count - 1)
             self.delivery.drop_object(reason, plan.examples[reason], f"{count} bells, the latest for this key")
+        for bell, reason, sent_at in plan.refuse:
+            self._claim(Candidate(bell.key, sent_at, min(bell.size, wire.MAX_OBJECT_BYTES), rung=True), reason,
+                        bell.size)
         spent = False
         for bell, sent_at in plan.fetch:
             candidate = Candidate(bell.key, sent_at, min(bell.size, wire.MAX_OBJECT_BYTES), rung=True)

@@ -130,9 +130,14 @@ def unknown(_key: str) -> bool:
 
 def test_a_key_its_sender_could_not_have_written_is_bogus_and_not_fetched():
     judged, _, _ = triage()
-    plan = judged.plan([Bell(key(A), 1, A, True), Bell(key(at=NOW - 60), 1, A, True),
-                        Bell(key(at=NOW + 60), 1, A, True), Bell("nonsense", 1, A, True)], unknown)
-    assert plan.fetch == [] and plan.dropped == {"bogus_bell": 4}
+    plan = judged.plan([Bell(key(A), 1, A, True), Bell("nonsense", 1, None, False)], unknown)
+    assert plan.fetch == [] and plan.refuse == [] and plan.dropped == {"bogus_bell": 2}
+
+
+def test_a_key_outside_the_window_is_refused_unread_whoever_rang():
+    judged, _, _ = triage()
+    plan = judged.plan([Bell(key(at=NOW - 60), 1, A, True), Bell(key(at=NOW + 60), 1, None, False)], unknown)
+    assert plan.fetch == [] and [reason for _, reason, _ in plan.refuse] == ["stale", "future"]
 
 
 def test_a_sealed_receiver_fetches_nothing_unverified_and_lists_instead():
