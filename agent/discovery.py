@@ -119,7 +119,9 @@ class Discovery:
             if self._listing_owed and not self._owed_listing(stop):
                 continue
             try:
-                bells = doorbell.wait(max(0.0, self._next_sweep - self.clock()), stop)
+                # While a listing is owed (its keys did not fit the fetch budget), only a short look for bells.
+                wait = 0.0 if self._listing_owed else max(0.0, self._next_sweep - self.clock())
+                bells = doorbell.wait(wait, stop)
             except StoreError as error:
                 if error.kind in ("no_queue", "denied"):
                     self._warn(f"the doorbell's queue cannot be used ({error}): polling from now on")
@@ -145,6 +147,7 @@ class Discovery:
             self._listing_owed = True
             self._back_off(stop)
             return False
+        self._listing_owed = self._deferred is not None  # the budget was full: list again once it frees
         return True
 
     def _warn(self, message: str) -> None:
