@@ -134,23 +134,23 @@ def test_a_capture_put_again_after_a_restart_is_never_delivered(nodes, how):
         try:
             with inside(lab.namespaces["peer"].name), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
                 sock.sendto(b"once", (str(lab.local_address), PORT))
-            assert wait_until(lambda: listed(lab), 10)
+            assert wait_until(lambda: listed(lab), 30)
             (key,) = listed(lab)
             captured = lab.server.client().get_object(Bucket=lab.bucket, Key=key)["Body"].read()
         finally:
             agent.send_signal(signal.SIGCONT)
-        assert wait_until(lambda: listener.received == [b"once"], 15)
-        assert wait_until(lambda: not listed(lab), 10)  # delivered, then deleted
+        assert wait_until(lambda: listener.received == [b"once"], 30)
+        assert wait_until(lambda: not listed(lab), 30)  # delivered, then deleted
 
         restart_local(lab, how, local_flags)
         put(lab, key, captured)  # replayed under its own key, doorbell rung
         if local_flags:  # sealed: under a fresh key it does not open (the key is bound in)
             put(lab, key[:-26] + key[-26:-1] + ("0" if key[-1] != "0" else "1"), captured)
-        assert wait_until(lambda: not listed(lab), 15), listed(lab)
+        assert wait_until(lambda: not listed(lab), 30), listed(lab)
         # A datagram sent after the replays arrives: the replays were handled by then, and refused.
         with inside(lab.namespaces["peer"].name), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
             sock.sendto(b"after", (str(lab.local_address), PORT))
-        assert wait_until(lambda: b"after" in listener.received, 15), listener.received
+        assert wait_until(lambda: b"after" in listener.received, 30), listener.received
         assert listener.received == [b"once", b"after"]
     finally:
         listener.close()
