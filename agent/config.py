@@ -73,6 +73,18 @@ def parse_wakeup(text: str) -> str:
     return text
 
 
+S3_CLIENTS = ("boto3", "obstore")
+"""The S3 clients a node can send its bucket's requests with (agent.transport.S3_CLIENTS)."""
+DEFAULT_S3_CLIENT = "boto3"
+
+
+def parse_s3_client(text: str) -> str:
+    """One of S3_CLIENTS."""
+    if text not in S3_CLIENTS:
+        raise argparse.ArgumentTypeError(f"--s3-client takes {' or '.join(S3_CLIENTS)}, not {text!r}")
+    return text
+
+
 _RESERVED = (
     (ipaddress.IPv6Network("ff00::/8"), "multicast"),
     (ipaddress.IPv6Network("fe80::/10"), "link-local"),
@@ -180,6 +192,8 @@ class Config:
     wakeup: str = "poll"
     """How a receiver learns of new objects: 'poll' (LIST on a heartbeat) or 'sqs' (a doorbell)."""
     sqs_endpoint_url: str | None = None
+    s3_client: str = DEFAULT_S3_CLIENT
+    """Which client sends the bucket's requests (SQS's always go through boto3)."""
     prices: str = "aws-s3-standard"
     """A price table's name or a TOML file, for the cost estimate."""
     key_file: str | None = None
@@ -266,6 +280,9 @@ FLAGS = [
          parse_wakeup),
     Flag("--sqs-endpoint-url", "HOSHINO_SQS_ENDPOINT_URL", "URL",
          "SQS endpoint for the doorbell (default: the --endpoint-url, else boto3's chain)"),
+    Flag("--s3-client", "HOSHINO_S3_CLIENT", "boto3|obstore",
+         f"what sends S3 requests: boto3, or obstore (Rust, a fifth of the CPU) (default {DEFAULT_S3_CLIENT})",
+         DEFAULT_S3_CLIENT, parse_s3_client),
     Flag("--prices", "HOSHINO_PRICES", "NAME|FILE",
          "price table for the cost estimate: aws-s3-standard, aws-s3-express, cloudflare-r2 or a TOML file "
          "(default aws-s3-standard)", "aws-s3-standard"),
@@ -370,6 +387,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         max_age=args.max_age,
         wakeup=args.wakeup,
         sqs_endpoint_url=args.sqs_endpoint_url or args.endpoint_url or None,
+        s3_client=args.s3_client,
         prices=args.prices,
         key_file=args.key_file or None,
         peers_file=args.peers or None,

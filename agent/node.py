@@ -229,9 +229,10 @@ class Node:
     def _open_bucket(self) -> None:
         """The bucket, and a check that this node may list its inbox."""
         config = self.config
-        # With the default route through the tunnel, the agent's own requests carry the mark that keeps them off it.
+        # With the default route through the tunnel, the agent's own requests carry the mark that keeps them
+        # off it (through boto3: obstore cannot mark its connections).
         self.bucket = open_bucket(config.bucket, config.endpoint_url, config.region, self.guard, self._mark,
-                                  clock=self.clock)
+                                  s3_client=config.s3_client, clock=self.clock)
         try:
             self.bucket.check_access(wire.inbox(config.key_prefix, self.address))
         except StoreError as error:

@@ -83,7 +83,7 @@ def _make_node(config: Config, events: EventQueue) -> NodeControl:
 def _make_store(config: Config) -> StoreLike:
     from agent.transport import open_bucket
 
-    bucket = open_bucket(config.bucket, config.endpoint_url, config.region)
+    bucket = open_bucket(config.bucket, config.endpoint_url, config.region, s3_client=config.s3_client)
     bucket.check_access(config.key_prefix)
     return bucket
 

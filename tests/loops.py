@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import threading
 from collections.abc import Callable
 
 from agent import metrics
-from agent.config import DEFAULT_NETWORK
+from agent.config import DEFAULT_NETWORK, DEFAULT_S3_CLIENT
 from agent.egress import Egress, EgressSettings
 from agent.events import EventQueue
 from agent.heartbeat import Heartbeat
 from agent.ingress import Ingress, IngressSettings
-from agent.transport import Bucket, Doorbell, Guard, GuardedBucket, S3Bucket
+from agent.transport import Bucket, Doorbell, Guard, GuardedBucket, raw_bucket
 
 NETWORK = ipaddress.IPv6Network(DEFAULT_NETWORK)
+S3_CLIENT = os.environ.get("HOSHINO_S3_CLIENT") or DEFAULT_S3_CLIENT
+"""The client the sides send S3 requests with, as the agent chooses it."""
 MTU = 53049
 
 
@@ -29,7 +32,7 @@ class Side:
         self.guard = guard or Guard(metrics.Stats())
         self.stats = self.guard.stats
         self.events = EventQueue()
-        raw: Bucket = S3Bucket(bucket, endpoint)
+        raw = raw_bucket(bucket, endpoint, "us-east-1", S3_CLIENT)
         self.bucket = GuardedBucket(wrap(raw) if wrap else raw, self.guard)
         self.heartbeat = Heartbeat(0.001, 0.05)
         self.delivered: list[bytes] = []

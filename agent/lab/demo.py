@@ -37,7 +37,8 @@ class Demo:
         """The lab's bucket, for an inspector."""
         if self.config is None:
             raise RuntimeError("the lab is not up yet")
-        return open_bucket(self.config.bucket, self.config.endpoint_url, self.config.region)
+        return open_bucket(self.config.bucket, self.config.endpoint_url, self.config.region,
+                           s3_client=self.config.s3_client)
 
     def close(self) -> None:
         """Remove everything the lab made; the node has stopped by now."""

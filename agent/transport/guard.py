@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import botocore.exceptions
+import obstore.exceptions
 
 from agent.metrics import Stats
+from agent.transport import obstore_s3
 from agent.transport.base import Bucket, Listing, StoreError
 from agent.wire import MAX_OBJECT_BYTES
 
@@ -29,21 +31,12 @@ Health = Callable[[bool, str], None]
 
 
 def classify(error: Exception, service: str = "S3") -> tuple[str, str]:
-    """(kind, message) for a failed request to service, in words a user can act on."""
+    """(kind, message) for a failed request to service, in words a user can act on, whichever client sent it."""
     if isinstance(error, botocore.exceptions.ClientError):
         code = str(error.response.get("Error", {}).get("Code", "error"))
-        message = error.response.get("Error", {}).get("Message", "") or code
-        if code in THROTTLE_CODES:
-            return "throttled", f"{service} is throttling requests ({code})"
-        if code in DENIED_CODES:
-            return "denied", f"access denied by {service} ({code}): check the credentials and the policy"
-        if code in ("NoSuchBucket", "404"):
-            return "no_bucket", "the bucket does not exist: create it or pass the right --bucket"
-        if code in NO_QUEUE_CODES:
-            return "no_queue", "the SQS queue does not exist"
-        return "error", f"{service} error {code}: {message}"
+        return answered(code, error.response.get("Error", {}).get("Message", "") or code, service)
     if isinstance(error, botocore.exceptions.NoCredentialsError):
-        return "denied", "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+        return "denied", NO_CREDENTIALS
     if isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
         return "timeout", f"{service} timed out: {error}"
     if isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
@@ -53,9 +46,48 @@ def classify(error: Exception, service: str = "S3") -> tuple[str, str]:
         return "connection", f"the connection to {service} broke mid-request: {error}"
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return "error", f"{service} client error: {error}"
-    # Anything else from below boto3 (a connection reset mid-body, say) is a failed request too:
+    if isinstance(error, (obstore.exceptions.BaseError, FileNotFoundError)):
+        return classify_obstore(error, service)
+    # Anything else from below the client (a connection reset mid-body, say) is a failed request too:
     # the loops must survive it, and the message names it for whoever reads the notice.
     return "error", f"{service} request failed: {type(error).__name__}: {error}"
+
+
+NO_CREDENTIALS = "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+
+
+def answered(code: str, message: str, service: str) -> tuple[str, str]:
+    """(kind, message) for a request the service answered with an error code."""
+    if code in THROTTLE_CODES:
+        return "throttled", f"{service} is throttling requests ({code})"
+    if code in DENIED_CODES:
+        return "denied", f"access denied by {service} ({code}): check the credentials and the policy"
+    if code in ("NoSuchBucket", "404"):
+        return "no_bucket", "the bucket does not exist: create it or pass the right --bucket"
+    if code in NO_QUEUE_CODES:
+        return "no_queue", "the SQS queue does not exist"
+    return "error", f"{service} error {code}: {message}"
+
+
+OBSTORE_FAILURES = {"Connect": "unreachable", "Timeout": "timeout"}
+"""How obstore names a request that got no answer, as the kinds above (any other: the connection broke)."""
+
+
+def classify_obstore(error: Exception, service: str) -> tuple[str, str]:
+    """obstore's errors, as boto3's: it names S3's code and the HTTP failure in its message only."""
+    text = str(error)
+    summary = text.split("\n", 1)[0][:500]
+    if code := obstore_s3.error_code(error):
+        return answered(code, summary, service)
+    if "Unable to locate credentials" in text:
+        return "denied", NO_CREDENTIALS
+    if isinstance(error, (obstore.exceptions.PermissionDeniedError, obstore.exceptions.UnauthenticatedError)):
+        return "denied", f"access denied by {service}: check the credentials and the policy ({summary})"
+    if failure := obstore_s3.transport_failure(error):
+        kind = OBSTORE_FAILURES.get(failure, "connection")
+        return kind, {"unreachable": f"cannot reach {service}: {summary}", "timeout": f"{service} timed out: {summary}",
+                      "connection": f"the connection to {service} broke mid-request: {summary}"}[kind]
+    return "error", f"{service} request failed: {summary}"
 
 
 class Guard:

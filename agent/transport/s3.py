@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import boto3
 import botocore.config
@@ -33,16 +33,18 @@ SO_MARK = getattr(socket, "SO_MARK", 36)
 
 
 def client(service: str, endpoint_url: str | None, region: str | None, read_timeout: float | None = None,
-           mark: int | None = None) -> Any:
+           mark: int | None = None, session: boto3.session.Session | None = None) -> Any:
     """A boto3 client with the agent's settings (a long poll needs a longer read timeout).
 
     mark: a firewall mark on every connection it opens, so policy routing keeps them off the tunnel
-    when the tunnel carries the default route (--exit-node).
+    when the tunnel carries the default route (--exit-node); session: whose credential chain (default:
+    a new one).
     """
     config = CLIENT_CONFIG if read_timeout is None else CLIENT_CONFIG.merge(
         botocore.config.Config(read_timeout=read_timeout))
-    session: Any = boto3.session.Session(region_name=region)  # Any: the stubs know each service by name only
-    made = session.client(service, endpoint_url=endpoint_url, config=config)
+    # Any: the stubs know each service by name only
+    chain: Any = session or boto3.session.Session(region_name=region)
+    made = chain.client(service, endpoint_url=endpoint_url, config=config)
     if mark is not None:
         mark_sockets(made, mark)
     return made
@@ -63,9 +65,13 @@ def mark_sockets(made: Any, mark: int) -> None:
 class S3Bucket:
     """Raw S3 requests, one each; failures raise what boto3 raises (the guard classifies them)."""
 
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset(
+        {"ranged_get", "batch_delete", "start_after", "continuation_token", "max_keys", "any_key", "socket_mark"})
+
     def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                 mark: int | None = None, *, clock: NodeClock | None = None) -> None:
-        self.client = client("s3", endpoint_url, region, mark=mark)
+                 mark: int | None = None, session: boto3.session.Session | None = None, *,
+                 clock: NodeClock | None = None) -> None:
+        self.client = client("s3", endpoint_url, region, mark=mark, session=session)
         self._bucket = bucket
         if clock is not None:
             observe_dates(self.client, clock)
