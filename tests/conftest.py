@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fault_proxy import FaultProxy
 
-from agent.lab import Lab, S3Server
+from agent.lab import Lab, S3Server, make_s3_server
 
 
 def root_skip_reason() -> str:
@@ -32,8 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server in its own process on a free port of 127.0.0.1."""
-    with S3Server() as server:
+    """An S3 server in its own process on a free port of 127.0.0.1: moto's, or SeaweedFS's when
+    HOSHINO_TEST_S3=seaweedfs (SQS is moto's only: tests of the doorbell need moto)."""
+    with make_s3_server() as server:
         yield server
 
 

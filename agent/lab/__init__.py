@@ -6,14 +6,26 @@ made. Everything the lab creates it removes by its own name or PID, even when a 
 
 from agent.lab.namespaces import Namespace, remove_orphaned_namespaces, run_in
 from agent.lab.nodes import Lab, wait_until
-from agent.lab.server import LabError, S3Server, free_port, stop_process, use_lab_credentials
+from agent.lab.server import (
+    S3_ENGINES,
+    LabError,
+    S3Server,
+    SeaweedServer,
+    free_port,
+    make_s3_server,
+    stop_process,
+    use_lab_credentials,
+)
 
 __all__ = [
+    "S3_ENGINES",
     "Lab",
     "LabError",
     "Namespace",
     "S3Server",
+    "SeaweedServer",
     "free_port",
+    "make_s3_server",
     "remove_orphaned_namespaces",
     "run_in",
     "stop_process",

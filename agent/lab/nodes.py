@@ -18,7 +18,7 @@ from types import TracebackType
 from agent.config import DEFAULT_NETWORK, Config
 from agent.lab.hostile import HostileObjects
 from agent.lab.namespaces import Namespace, remove_orphaned_namespaces
-from agent.lab.server import LabError, S3Server, stop_process
+from agent.lab.server import LabError, S3Server, make_s3_server, stop_process
 from agent.lab.traffic import DemoTraffic, Service, UdpEcho
 from agent.transport.sqs import QUEUE_ATTRIBUTES, queue_name
 
@@ -32,7 +32,8 @@ class Lab:
     """A local S3 server with a bucket, and two namespaces: 'local' and 'peer', each for one node.
 
     Its nodes wake on the SQS doorbell by default. SQS is a second moto server, a process of its own,
-    as it is a service of its own on AWS: in one process its requests would take S3's turns.
+    as it is a service of its own on AWS: in one process its requests would take S3's turns (and
+    SeaweedFS, the other engine, has no SQS).
     """
 
     def __init__(
@@ -42,8 +43,10 @@ class Lab:
         slowest_poll: float = 0.5,
         fastest_poll: float = 0.001,
         wakeup: str | None = "sqs",
+        s3: str | None = None,
     ) -> None:
-        """wakeup None: the agents' own default, and no --wakeup flag (for agents that predate it)."""
+        """wakeup None: the agents' own default, and no --wakeup flag (for agents that predate it);
+        s3: the S3 engine, moto or seaweedfs (default: $HOSHINO_TEST_S3, else moto)."""
         self.bucket = bucket
         self.network = ipaddress.IPv6Network(network)
         self.slowest_poll = slowest_poll
@@ -51,7 +54,7 @@ class Lab:
         self.wakeup = wakeup
         self.local_address = self.network.network_address + 0xA
         self.peer_address = self.network.network_address + 0xB
-        self.server = S3Server()
+        self.server = make_s3_server(s3)
         self.sqs = S3Server()
         self.namespaces: dict[str, Namespace] = {}
         self.agents: list[subprocess.Popen[bytes]] = []
