@@ -15,8 +15,10 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 demo: system $(VENV)/.installed
 	$(BIN)/hoshino-tui --demo
 
+# Everything on moto's server, then the end-to-end core (tests marked engines) on SeaweedFS.
 test: system $(VENV)/.installed $(CHECKOV) lint
 	$(BIN)/pytest
+	HOSHINO_TEST_S3=seaweedfs $(BIN)/pytest -m engines
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

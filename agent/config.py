@@ -75,7 +75,7 @@ def parse_wakeup(text: str) -> str:
 
 S3_CLIENTS = ("boto3", "obstore")
 """The S3 clients a node can send its bucket's requests with (agent.transport.S3_CLIENTS)."""
-DEFAULT_S3_CLIENT = "boto3"
+DEFAULT_S3_CLIENT = "obstore"
 
 
 def parse_s3_client(text: str) -> str:
@@ -280,8 +280,8 @@ FLAGS = [
          parse_wakeup),
     Flag("--sqs-endpoint-url", "HOSHINO_SQS_ENDPOINT_URL", "URL",
          "SQS endpoint for the doorbell (default: the --endpoint-url, else boto3's chain)"),
-    Flag("--s3-client", "HOSHINO_S3_CLIENT", "boto3|obstore",
-         f"what sends S3 requests: boto3, or obstore (Rust, a fifth of the CPU) (default {DEFAULT_S3_CLIENT})",
+    Flag("--s3-client", "HOSHINO_S3_CLIENT", "obstore|boto3",
+         f"what sends S3 requests: obstore (Rust, a fifth of the CPU) or boto3 (default {DEFAULT_S3_CLIENT})",
          DEFAULT_S3_CLIENT, parse_s3_client),
     Flag("--prices", "HOSHINO_PRICES", "NAME|FILE",
          "price table for the cost estimate: aws-s3-standard, aws-s3-express, cloudflare-r2 or a TOML file "

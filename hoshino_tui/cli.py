@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only the inspector of the bucket's objects (no root, no TUN)")
     mode.add_argument("--replay", type=Path, metavar="FILE",
                       help="play back a recording made with --record (no root, no bucket)")
+    group.add_argument("--s3", choices=("moto", "seaweedfs"), default=os.environ.get("HOSHINO_TEST_S3") or "moto",
+                       help="with --demo: the local S3 engine, moto's server or SeaweedFS (default moto) "
+                            "[$HOSHINO_TEST_S3]")
     group.add_argument("--speed", type=speed, default=1.0, metavar="X",
                        help="with --replay: 1 as recorded (default), 10 ten times faster, 0 as fast as possible")
     group.add_argument("--record", type=Path, metavar="FILE",
@@ -180,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             events, recorder = _events(args)
         except RecordingError as error:
             parser.exit(2, f"hoshino-tui: error: {error}\n")
-        demo = Demo(events)
+        demo = Demo(events, s3=args.s3, s3_client=args.s3_client)
         app = HoshinoApp(events, demo.make_node, store_factory=demo.make_store, after_start=demo.start_traffic,
                          pcap_dir=args.pcap_dir)
         return _run(app, demo.close, *([recorder.close] if recorder else []))

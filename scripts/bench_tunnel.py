@@ -2,9 +2,10 @@
 
 Run as root on the lab: `.venv/bin/python scripts/bench_tunnel.py` (or `make bench`); `--quick` for a
 smoke run; `--baseline REF` adds agents from another commit, `--variant NAME=ARGS` agents with extra
-flags. Scenarios take turns between the variants, one pair of agents at a time, so the machine's noise
-falls on all of them alike: compare variants within a run, not across runs. Prints a table, writes
-JSON with --json; asserts nothing.
+flags; `--s3 seaweedfs` runs the lab on SeaweedFS. Scenarios take turns between the variants, one pair
+of agents at a time, so the machine's noise falls on all of them alike: compare variants within a run,
+not across runs. Prints a table (each S3 client's CPU per request, the server's, the targets' ratios),
+writes JSON with --json; asserts nothing.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.lab import Lab, LabError, run_in, stop_process, wait_until
+from agent.lab import S3_ENGINES, Lab, LabError, run_in, stop_process, wait_until
 from agent.lab.nodes import ROLES
 from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
 from agent.prices import DEFAULT_PRESET, GB, PriceError, PriceTable, load_prices
 from agent.sealing import encode_public_key, generate_key_file
-from agent.transport import GuardedBucket, open_bucket
+from agent.transport import S3_CLIENTS, GuardedBucket, open_bucket
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = 86_400
@@ -81,6 +82,15 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds a process (all its threads) has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ns(pid: int) -> int:
+    """Nanoseconds on a CPU, summed over a process's threads (/proc's schedstat: finer than stat's ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            total += int((task / "schedstat").read_text().split()[0])
+    return total
 
 
 def rss_mib(pid: int) -> float:
@@ -319,23 +329,39 @@ def checkout(ref: str) -> Iterator[tuple[Path, str]]:
 
 # ---- the endpoint alone -----------------------------------------------------------------------------------
 
-def endpoint(store: GuardedBucket, count: int) -> dict[str, list[float]]:
-    """Milliseconds of PUT, GET, LIST (a prefix holding that one object) and DELETE of 100-byte objects."""
+@dataclass
+class Timing:
+    """Per request: wall milliseconds, and the milliseconds of CPU the client and the server spent on it."""
+
+    wall: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+
+
+def endpoint(store: GuardedBucket, count: int, server_pid: int | None) -> dict[str, Timing]:
+    """PUT, GET, LIST (a prefix holding that one object) and DELETE of 100-byte objects, each timed."""
     body = os.urandom(100)
-    times: dict[str, list[float]] = {operation: [] for operation in ENDPOINT_OPERATIONS}
+    times = {operation: Timing() for operation in ENDPOINT_OPERATIONS}
     for index in range(count):
         key = f"bench-endpoint/{index:06d}"
-        _timed(times["put"], store.put, key, body)
-        _timed(times["get"], store.get, key)
-        _timed(times["list"], store.list_objects, "bench-endpoint/")
-        _timed(times["delete"], store.delete, [key])
+        _timed(times["put"], server_pid, store.put, key, body)
+        _timed(times["get"], server_pid, store.get, key)
+        _timed(times["list"], server_pid, store.list_objects, "bench-endpoint/")
+        _timed(times["delete"], server_pid, store.delete, [key])
     return times
 
 
-def _timed(times: list[float], request: Callable[..., object], *args: object) -> None:
-    started = time.perf_counter()
+def _timed(timing: Timing, server_pid: int | None, request: Callable[..., object], *args: object) -> None:
+    """One request: the client's CPU is this whole process's (obstore works on threads of its own), which
+    does nothing else meanwhile; the server's is read around it, outside the client's window."""
+    server = cpu_ns(server_pid) if server_pid else 0
+    cpu, started = time.process_time(), time.perf_counter()
     request(*args)
-    times.append((time.perf_counter() - started) * 1000)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if server_pid:
+        timing.server_cpu.append((cpu_ns(server_pid) - server) / 1e6)
+    timing.wall.append(wall * 1000)
+    timing.client_cpu.append(cpu * 1000)
 
 
 def raw_pipeline(store: GuardedBucket, seconds: float, size: int = 256 * 1024) -> float:
@@ -543,7 +569,8 @@ class Plan:
 class Results:
     """Everything measured in one run, kept raw; report() turns it into figures."""
 
-    endpoint: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in ENDPOINT_OPERATIONS})
+    endpoint: dict[str, dict[str, Timing]] = field(default_factory=dict)
+    """S3 client -> operation -> timings."""
     raw_mb_s: list[float] = field(default_factory=list)
     pings: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     iperf: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -560,15 +587,23 @@ class Bench:
         self.lab = lab
         self.variants = variants
         self.plan = plan
-        self.store = open_bucket(lab.bucket, lab.server.endpoint_url, "us-east-1")
+        self.stores = {name: open_bucket(lab.bucket, lab.server.endpoint_url, "us-east-1", s3_client=name)
+                       for name in S3_CLIENTS}
+        # The raw pipeline (and emptying the bucket) on the leanest client: the endpoint's pace, not a client's.
+        self.store = self.stores["obstore"]
         self.results = Results()
 
     def run(self) -> Results:
         for number in range(self.plan.rounds):
             say(f"round {number + 1} of {self.plan.rounds}")
             if "endpoint" in self.plan.scenarios:
-                for operation, times in endpoint(self.store, self.plan.endpoint_requests).items():
-                    self.results.endpoint[operation].extend(times)
+                server = self.lab.server.process.pid if self.lab.server.process else None
+                for client, store in self.stores.items():
+                    mine = self.results.endpoint.setdefault(client, {op: Timing() for op in ENDPOINT_OPERATIONS})
+                    for operation, timing in endpoint(store, self.plan.endpoint_requests, server).items():
+                        mine[operation].wall += timing.wall
+                        mine[operation].client_cpu += timing.client_cpu
+                        mine[operation].server_cpu += timing.server_cpu
             for scenario in self.plan.scenarios:
                 if scenario in ("endpoint", "outage"):
                     continue
@@ -654,9 +689,14 @@ def say(text: str) -> None:
 
 def figures(results: Results, variants: list[Variant], prices: PriceTable) -> dict[str, Any]:
     """The run's figures, ready for JSON and the table."""
-    report: dict[str, Any] = {"endpoint": {op: spread(times) for op, times in results.endpoint.items()}}
-    put, get = report["endpoint"]["put"], report["endpoint"]["get"]
-    floor = 2 * (put["p50"] + get["p50"]) if put["n"] and get["n"] else None
+    report: dict[str, Any] = {"endpoint": {
+        client: {op: {**spread(timing.wall), "client_cpu_ms": _mean(timing.client_cpu),
+                      "server_cpu_ms": _mean(timing.server_cpu)} for op, timing in timings.items()}
+        for client, timings in results.endpoint.items()}}
+    # The endpoint's own pace: through the client that adds least to it.
+    floors = [2 * (ops["put"]["p50"] + ops["get"]["p50"]) for ops in report["endpoint"].values()
+              if ops["put"]["n"] and ops["get"]["n"]]
+    floor = min(floors) if floors else None
     report["floor_rtt_ms"] = floor
     raw = statistics.median(results.raw_mb_s) if results.raw_mb_s else None
     report["raw_pipeline_mb_s"] = {"median": raw, "runs": results.raw_mb_s}
@@ -673,6 +713,8 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
                 summary["p99_over_floor"] = summary["p99"] / floor
             summary["cpu_percent"] = _cpu_percent(got["busy"])
             summary["requests_per_ping"] = got["requests"] / got["sent"] if got["sent"] else None
+            summary["agent_cpu_ms_per_request"] = (1000 * got["busy"].get("agents", 0.0) / got["requests"]
+                                                   if got["requests"] else None)
             mine[f"ping_{kind}"] = summary
         runs = results.iperf.get(variant.name, [])
         if runs:
@@ -704,6 +746,8 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
                 "tcp_mean_rtt_ms": _median_of(run["tcp_mean_rtt_ms"] for run in runs),
                 "tcp_max_cwnd_kib": _median_of(run["tcp_max_cwnd_kib"] for run in runs),
                 "cpu_percent": _cpu_percent(busy),
+                "agent_cpu_ms_per_request": (1000 * busy.get("agents", 0.0) / sum(counters.requests.values())
+                                             if counters.requests else None),
             }
         for rate, udp_runs in results.udp.get(variant.name, {}).items():
             mine[f"udp_{rate:g}"] = {
@@ -735,6 +779,10 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
 def _sum_of(figures: dict[str, Any], scope: str, key: str) -> float | None:
     values = [value for value in figures.get(scope, {}).get(key, []) if value is not None]
     return sum(values) if values else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
 
 
 def _median_of(values: Iterable[float | None]) -> float | None:
@@ -773,6 +821,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
             (f"ping {kind}: S3 server CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "server")),
             (f"ping {kind}: SQS server CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "sqs")),
             (f"ping {kind}: agents CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "agents")),
+            (f"ping {kind}: agent CPU ms per request", "{:.2f}", at(f"ping_{kind}", "agent_cpu_ms_per_request")),
         ]
     table += [
         ("iperf3 MB/s", "{:.2f}", at("iperf", "mb_s")),
@@ -784,6 +833,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
         ("iperf3: S3 server CPU %", "{:.0f}", at("iperf", "cpu_percent", "server")),
         ("iperf3: SQS server CPU %", "{:.0f}", at("iperf", "cpu_percent", "sqs")),
         ("iperf3: agents CPU %", "{:.0f}", at("iperf", "cpu_percent", "agents")),
+        ("iperf3: agent CPU ms per request", "{:.2f}", at("iperf", "agent_cpu_ms_per_request")),
     ]
     rates = sorted({float(key[4:]) for figures in report["variants"].values() for key in figures
                     if key.startswith("udp_")})
@@ -811,15 +861,46 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
     return table
 
 
+TARGETS = (
+    # (label, path in a variant's figures, the target, True when the figure must stay at or below it)
+    ("agent CPU ms/request (iperf3)", ("iperf", "agent_cpu_ms_per_request"), 0.4, True),
+    ("agent CPU ms/request (hot ping)", ("ping_hot", "agent_cpu_ms_per_request"), 0.4, True),
+    ("iperf3/raw", ("iperf", "over_raw_pipeline"), 1.0, False),
+    ("hot p50/floor", ("ping_hot", "p50_over_floor"), 3.0, True),
+    ("warm p50/floor", ("ping_warm", "p50_over_floor"), 2.5, True),
+    ("cold p50/floor", ("ping_cold", "p50_over_floor"), 2.5, True),
+    ("$/GB", ("iperf", "dollars_per_gb"), 0.01, True),
+    ("RSS MiB", ("iperf", "rss_peak_mib", "local"), 100.0, True),
+)
+"""The targets of the work this benchmark follows (docs/performance.md); warm and cold are the doorbell's."""
+
+
+def summary_line(name: str, figures: dict[str, Any]) -> str:
+    """One line per variant: each target's figure, and its ratio to the target (met when <= 1)."""
+    parts = []
+    for label, path, target, at_most in TARGETS:
+        value: Any = figures
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            ratio = value / target if at_most else (target / value if value else float("inf"))
+            parts.append(f"{label} {value:.3g} ({ratio:.2f}{' ok' if ratio <= 1 else ''})")
+    return f"targets, {name}: " + "; ".join(parts) if parts else ""
+
+
 def print_table(report: dict[str, Any], prices: PriceTable) -> None:
-    endpoint_figures = report["endpoint"]
-    if endpoint_figures["put"].get("n"):
-        print(f"endpoint, the agent's S3 client, 100-byte objects (ms, n={endpoint_figures['put']['n']}):")
-    for operation, summary in endpoint_figures.items():
-        if summary.get("n"):
-            print(f"  {operation:<6} p50 {summary['p50']:6.1f}   p99 {summary['p99']:6.1f}")
+    for client, endpoint_figures in report["endpoint"].items():
+        if endpoint_figures["put"].get("n"):
+            print(f"endpoint through {client}, 100-byte objects (ms; n={endpoint_figures['put']['n']}; "
+                  f"CPU: means per request):")
+        for operation, summary in endpoint_figures.items():
+            if summary.get("n"):
+                server = summary["server_cpu_ms"]
+                print(f"  {operation:<6} p50 {summary['p50']:6.2f}   p99 {summary['p99']:6.2f}   "
+                      f"client CPU {summary['client_cpu_ms']:5.2f}   server CPU "
+                      + (f"{server:5.2f}" if server is not None else "-"))
     if report["floor_rtt_ms"]:
-        print(f"  floor_rtt = 2 x (PUT + GET) = {report['floor_rtt_ms']:.1f} ms")
+        print(f"  floor_rtt = 2 x (PUT + GET), through the faster client = {report['floor_rtt_ms']:.1f} ms")
     raw = report["raw_pipeline_mb_s"]
     if raw["median"]:
         runs = ", ".join(f"{value:.1f}" for value in raw["runs"])
@@ -843,6 +924,10 @@ def print_table(report: dict[str, Any], prices: PriceTable) -> None:
     for row in [header, *lines]:
         print("  ".join(str(cell).ljust(widths[0]) if i == 0 else str(cell).rjust(widths[i])
                         for i, cell in enumerate(row)))
+    print()
+    for name, figures in report["variants"].items():
+        if line := summary_line(name, figures):
+            print(line)
     for name, figures in report["variants"].items():
         if figures["failed"]:
             lines = figures["failed"].strip().splitlines()
@@ -879,6 +964,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="offered rates of the UDP scenario, in Mbit/s (default 8,20,40)")
     parser.add_argument("--tcp-congestion", metavar="NAME",
                         help="iperf3's TCP congestion control, e.g. cubic (default: the system's)")
+    parser.add_argument("--s3", choices=S3_ENGINES, default="moto",
+                        help="the lab's S3 engine: moto's server or SeaweedFS (default moto); SQS is moto's")
     parser.add_argument("--prices", default=DEFAULT_PRESET, help="price preset or TOML file (agent/prices.py)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure here as JSON")
     return parser
@@ -929,7 +1016,8 @@ def main() -> int:
         variants += args.variant + args.sealed_variant
         for variant in variants:
             stack.callback(variant.close)
-        lab = stack.enter_context(Lab(bucket="hoshino-bench", wakeup=None))  # each variant says how it wakes
+        # each variant says how it wakes
+        lab = stack.enter_context(Lab(bucket="hoshino-bench", wakeup=None, s3=args.s3))
         results = Bench(lab, variants, plan).run()
     report = figures(results, variants, prices)
     report["run"] = {
@@ -941,6 +1029,7 @@ def main() -> int:
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
         "prices": prices.name,
+        "s3_engine": args.s3,
         "plan": plan.__dict__,
     }
     print_table(report, prices)

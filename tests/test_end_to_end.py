@@ -36,6 +36,7 @@ def ns(lab: Lab, role: str) -> str:
     return lab.namespaces[role].name
 
 
+@pytest.mark.engines
 @pytest.mark.parametrize(("source", "target"), [("local", "peer"), ("peer", "local")])
 def test_ping_both_ways_without_loss(pair, source, target):
     result = run_in(ns(pair, source), "ping", "-6", "-n", "-c", "20", "-i", "0.2", "-W", "5",
@@ -45,6 +46,7 @@ def test_ping_both_ways_without_loss(pair, source, target):
     print(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.engines
 def test_tcp_transfer_of_5_mb_arrives_intact(pair):
     payload = os.urandom(TRANSFER_BYTES)
     port = 5001
@@ -74,6 +76,7 @@ def test_tcp_transfer_of_5_mb_arrives_intact(pair):
     print(f"5 MB over TCP in {seconds:.2f} s: {TRANSFER_BYTES / seconds / 1e6:.2f} MB/s")
 
 
+@pytest.mark.engines
 def test_udp_exchange(pair):
     with inside(ns(pair, "local")):
         for size in (1, 512, 1400, 9000, 40000):

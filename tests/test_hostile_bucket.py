@@ -14,6 +14,9 @@ from agent import wire
 from agent.deleter import DELETE_ATTEMPTS
 from agent.transport import Bucket
 
+pytestmark = pytest.mark.engines
+"""The end-to-end core: CI runs it on every S3 engine (Makefile)."""
+
 
 @pytest.fixture
 def pair(s3_server, bucket):

@@ -18,6 +18,9 @@ CLIENTS = sorted(S3_CLIENTS)
 HOSTILE_KEYS = ["in/trailing/", "in/..", "in/.", "in/a//b", "in/control\x01", "in/sp ace%#?*[]~é"]
 """Keys S3 takes and object_store cannot name as they are (the last one it can)."""
 
+pytestmark = pytest.mark.engines
+"""The end-to-end core: CI runs it on every S3 engine (Makefile)."""
+
 
 @pytest.fixture(params=CLIENTS)
 def s3_client(request) -> str:

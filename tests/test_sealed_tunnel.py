@@ -116,6 +116,7 @@ def put(lab: Lab, key: str, body: bytes) -> None:
     plant(lab.server, lab.sqs, lab.bucket, key, body, lab.local_address)
 
 
+@pytest.mark.engines
 def test_sealed_nodes_carry_ping_and_the_bucket_sees_only_ciphertext(sealed):
     lab, _ = sealed
     result = run_in(lab.namespaces["local"].name, "ping", "-6", "-n", "-c", "10", "-i", "0.2", "-W", "5",
@@ -134,6 +135,7 @@ def test_sealed_nodes_carry_ping_and_the_bucket_sees_only_ciphertext(sealed):
     assert not any(b"hoshino!" in body for body in bodies)  # the payload is not in the clear
 
 
+@pytest.mark.engines
 def test_every_attack_is_dropped_with_its_reason_and_the_genuine_object_still_arrives(sealed):
     lab, keys = sealed
     listener = Listener(lab)

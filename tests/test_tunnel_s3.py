@@ -256,6 +256,7 @@ def test_metrics_follow_prometheus_conventions(sides):
     assert "process_cpu_seconds_total" in text
 
 
+@pytest.mark.engines
 def test_a_backlog_of_more_than_a_page_never_hides_new_packets(s3_server, bucket, sides):
     a, _ = sides
     b = Side(s3_server.endpoint_url, bucket, B, max_age=300)  # the pile takes a while to PUT here

@@ -14,18 +14,21 @@ from agent.transport import GuardedBucket, open_bucket
 class Demo:
     """Builds the lab and this node on demand, so a front end can be up while the lab starts."""
 
-    def __init__(self, events: EventQueue) -> None:
+    def __init__(self, events: EventQueue, s3: str | None = None, s3_client: str | None = None) -> None:
+        """s3: the lab's S3 engine (moto or seaweedfs); s3_client: what this node sends S3 requests with."""
         self.events = events
+        self.s3 = s3
+        self.s3_client = s3_client
         self.lab: Lab | None = None
         self.config: Config | None = None
 
     def make_node(self) -> Node:
         """Start the lab and the peer node; return this node, its device in the lab's namespace."""
-        lab = Lab()
+        lab = Lab(s3=self.s3)
         self.lab = lab
         lab.__enter__()
         lab.start_peer()
-        self.config = lab.local_config()
+        self.config = lab.local_config(**({"s3_client": self.s3_client} if self.s3_client else {}))
         return Node(self.config, self.events)
 
     def start_traffic(self) -> None:
