@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
-from agent import gateway, ip, metrics, netconf, wire
+from agent import gateway, heap, ip, metrics, netconf, wire
 from agent.address import AddressError, node_address, read_machine_id
 from agent.clock import NodeClock
 from agent.config import Config
@@ -62,6 +62,7 @@ class Node:
     """One Hoshino node. start() sets up and returns; stop() undoes everything; both are idempotent."""
 
     def __init__(self, config: Config, events: EventQueue | None = None) -> None:
+        heap.return_large_blocks()  # freed object bodies leave the process (agent/heap.py)
         self.config = config
         self.events = events
         self.address = resolve_address(config)
