@@ -4,8 +4,9 @@ glibc serves a block above its mmap threshold (128 KiB at first) with a mapping 
 to the kernel when freed; but each such free raises the threshold to that block's size, up to
 32 MiB, and from then on bodies of a few MiB come from the heap, whose freed memory stays resident.
 A node fetching 4 MiB objects four at a time, through obstore's Rust buffers and then Python's
-bytes, so held 117 MiB where it needs 85 (docs/performance.md). A fixed threshold keeps every body
-in a mapping of its own: freed, it is gone.
+bytes, so held 117 MiB where it needs 85 (docs/performance.md). A fixed threshold keeps every new
+body in a mapping of its own: freed, it is gone. (Free space already in the heap still serves large
+blocks, so a node sets it as it starts.)
 """
 
 from __future__ import annotations
