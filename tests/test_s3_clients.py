@@ -38,6 +38,16 @@ def test_every_client_supports_what_the_loops_need():
         raw_bucket("b", s3_client="curl")
 
 
+def test_a_bucket_whose_connections_must_be_marked_goes_through_a_client_that_marks_them(s3_server, bucket):
+    """An exit node's own requests carry a firewall mark; obstore cannot set one, so boto3 sends them."""
+    from agent.transport import S3Bucket
+
+    marked = raw_bucket(bucket, s3_server.endpoint_url, "us-east-1", "obstore", mark=0x4853)
+    assert isinstance(marked, S3Bucket)
+    assert "socket_mark" not in S3_CLIENTS["obstore"].supports and "socket_mark" in S3_CLIENTS["boto3"].supports
+    assert type(raw_bucket(bucket, s3_server.endpoint_url, "us-east-1", "obstore")).__name__ == "ObstoreBucket"
+
+
 def test_put_get_list_delete_agree(s3_server, bucket, s3_client):
     import obstore
 
@@ -108,7 +118,7 @@ def test_failures_are_named_alike_and_retried_by_the_guard_only(s3_server, bucke
                                                                  fault, kind):
     s3_server.client().put_object(Bucket=bucket, Key="in/a", Body=bytes(4000))
     guard = Guard(Stats(), sleep=lambda _: None)
-    store = open_bucket(bucket, fault_proxy.endpoint_url, "us-east-1", guard, s3_client)
+    store = open_bucket(bucket, fault_proxy.endpoint_url, "us-east-1", guard, s3_client=s3_client)
     fault_proxy.inject(fault, ops=Op.GET_OBJECT)
     with pytest.raises(StoreError) as failed:
         store.get("in/a", attempts=3)
