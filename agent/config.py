@@ -200,8 +200,9 @@ class Config:
     """This node's private key: when set, every object is sealed and unsealed objects are dropped."""
     peers_file: str | None = None
     """The peers file (TOML): the only nodes whose objects are accepted, and their public keys."""
-    state_dir: str | None = DEFAULT_STATE_DIR
-    """Where the keys this node delivered are kept across restarts (agent.journal); None keeps them in memory."""
+    state_dir: str | None = None
+    """Where the keys this node delivered are kept across restarts (agent.journal); None keeps them in memory.
+    The command line's default is DEFAULT_STATE_DIR; a Config made in code names its own, or keeps none."""
     address4: ipaddress.IPv4Address | None = None
     """This node's IPv4 address; None: derived from its IPv6 address (agent.ip.derived_ipv4)."""
     advertise_routes: tuple[ip.Network, ...] = ()

@@ -30,6 +30,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Agents the tests start by hand keep their delivered keys here, never in /var/lib/hoshino."""
+    path = tmp_path_factory.mktemp("state")
+    previous = os.environ.get("HOSHINO_STATE_DIR")
+    os.environ["HOSHINO_STATE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("HOSHINO_STATE_DIR", None)
+    else:
+        os.environ["HOSHINO_STATE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """An S3 server in its own process on a free port of 127.0.0.1: moto's, or SeaweedFS's when
