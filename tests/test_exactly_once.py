@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import select
 import signal
 import socket
 import threading
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_sealed_tunnel import PORT, Keys, put
+from test_sealed_tunnel import PORT, Keys, Listener, put
 
 from agent.lab import Lab, run_in, wait_until
 from agent.lab import traffic as lab_traffic
@@ -87,30 +86,6 @@ def test_pings_under_load_arrive_exactly_once(nodes):
           f"{counter(lab, 'peer', 'hoshino_packets_egressed_total'):.0f}")
 
 
-class Listener:
-    """A UDP socket on every address of the local namespace, so it outlives the agent's device."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.received: list[bytes] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(lab,), daemon=True)
-        self._thread.start()
-        assert self._ready.wait(5)
-
-    def _run(self, lab: Lab) -> None:
-        with inside(lab.namespaces["local"].name), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::", PORT))
-            self._ready.set()
-            while not self._stop.is_set():
-                if select.select([sock], [], [], 0.1)[0]:
-                    self.received.append(sock.recv(65535))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 def listed(lab: Lab) -> list[str]:
     return [item["Key"] for item in lab.server.client().list_objects_v2(Bucket=lab.bucket).get("Contents", [])]
 
@@ -127,7 +102,7 @@ def restart_local(lab: Lab, how: signal.Signals, flags: list[str]) -> None:
 def test_a_capture_put_again_after_a_restart_is_never_delivered(nodes, how):
     """A restarted node delivered a captured object PUT again: what it delivered lived in the process only."""
     lab, local_flags, _ = nodes
-    listener = Listener(lab)
+    listener = Listener(lab, any_address=True)
     try:
         agent = lab.agents[0]
         agent.send_signal(signal.SIGSTOP)  # the local node stops listening: what is PUT for it stays
@@ -160,7 +135,7 @@ def test_datagrams_across_a_clean_restart_all_arrive_once(nodes):
     """The receiver stops (SIGTERM) and starts again within the max age while a datagram is sent every
     100 ms: what was sent meanwhile waits in the bucket and is delivered then; none lost, none twice."""
     lab, local_flags, _ = nodes
-    listener = Listener(lab)
+    listener = Listener(lab, any_address=True)
     sent: list[bytes] = []
 
     def send(stop: threading.Event) -> None:

@@ -65,19 +65,22 @@ def sealed(lab: Lab, tmp_path: Path) -> Iterator[tuple[Lab, Keys]]:
 
 
 class Listener:
-    """A UDP socket in the local namespace: the payloads the kernel hands it are what the tunnel delivered."""
+    """A UDP socket in the local namespace: the payloads the kernel hands it are what the tunnel delivered.
 
-    def __init__(self, lab: Lab) -> None:
+    any_address: bound to '::' rather than the node's address, so it outlives the agent's device (a restart)."""
+
+    def __init__(self, lab: Lab, any_address: bool = False) -> None:
         self.received: list[bytes] = []
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(lab,), daemon=True)
+        address = "::" if any_address else str(lab.local_address)
+        self._thread = threading.Thread(target=self._run, args=(lab, address), daemon=True)
         self._thread.start()
         assert self._ready.wait(5)
 
-    def _run(self, lab: Lab) -> None:
+    def _run(self, lab: Lab, address: str) -> None:
         with inside(lab.namespaces["local"].name), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind((str(lab.local_address), PORT))
+            sock.bind((address, PORT))
             self._ready.set()
             while not self._stop.is_set():
                 if select.select([sock], [], [], 0.1)[0]:
