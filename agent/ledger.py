@@ -117,11 +117,6 @@ class Ledger:
         with self._lock:
             return len(self._entries)
 
-    def counts(self) -> dict[str, int]:
-        """Keys held by state, for the metrics page."""
-        with self._lock:
-            return dict(Counter(entry.state.value for entry in self._entries.values()))
-
     # Discovery.
 
     def claim(self, key: str, sent_at: float) -> Claim:

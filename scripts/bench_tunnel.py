@@ -478,12 +478,7 @@ def iperf(
                             *(["-C", congestion] if congestion else []), timeout=seconds + 90)
         cpu = sum(cpu_seconds(pid) for pid in pids.values()) - cpu_before
         counters = both_nodes(lab) - before
-    try:
-        report = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(f"iperf3 printed no JSON: {result.stderr.strip()[-300:]}") from None
-    if "error" in report:
-        raise RuntimeError(f"iperf3: {report['error']}")
+    report = iperf_report(result, "iperf3")
     received = report["end"]["sum_received"]
     sender = (report["end"].get("streams") or [{}])[0].get("sender", {})
     return {
@@ -504,6 +499,17 @@ def iperf(
     }
 
 
+def iperf_report(result: subprocess.CompletedProcess[str], what: str) -> dict[str, Any]:
+    """iperf3's JSON report; RuntimeError when it printed none or reports an error."""
+    try:
+        report: dict[str, Any] = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f"{what} printed no JSON: {result.stderr.strip()[-300:]}") from None
+    if "error" in report:
+        raise RuntimeError(f"{what}: {report['error']}")
+    return report
+
+
 def udp_receive_errors(lab: Lab) -> int:
     """The peer's kernel's count of UDP datagrams dropped for want of room in a socket's receive buffer."""
     snmp = run_in(lab.namespaces["peer"].name, "cat", "/proc/net/snmp6").stdout
@@ -518,12 +524,7 @@ def iperf_udp(lab: Lab, mbit_s: float, seconds: float) -> dict[str, Any]:
                         "-l", "1400", "-c", str(lab.peer_address), "-p", str(IPERF_PORT), "-t", f"{seconds:g}",
                         "--connect-timeout", "10000", timeout=seconds + 90)
         errors = udp_receive_errors(lab) - errors_before
-    try:
-        report = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(f"iperf3 -u printed no JSON: {result.stderr.strip()[-300:]}") from None
-    if "error" in report:
-        raise RuntimeError(f"iperf3 -u: {report['error']}")
+    report = iperf_report(result, "iperf3 -u")
     total = report["end"]["sum"]
     return {"offered_mbit_s": mbit_s, "lost_percent": total.get("lost_percent"),
             "jitter_ms": total.get("jitter_ms"), "packets": total.get("packets"),
