@@ -7,9 +7,10 @@ each packet's offset from the first), within bounds a sender cannot stretch:
 - the offsets are made non-decreasing, and one object's packets are spread over PACE_LIMIT at most
   (longer spans are compressed, never waited out), so a sender cannot hold the node;
 - gaps shorter than MIN_GAP are not slept (a sleep costs about that much), those packets go together;
-- as soon as another object is fetched and waiting behind this one, the rest goes at once: pacing
-  never makes delivery fall behind what arrives, and never delays later objects by more than
-  PACE_LIMIT, well within the in-order hold (agent.fetching.HOLD_LIMIT).
+- while objects are fetched and waiting behind this one, the rest of its gaps shrink in proportion
+  (n waiting: 1/(n+1) of each gap), so delivery catches up with what arrives without a burst: a
+  backlog that grows speeds it up until the gaps fall under MIN_GAP. Later objects are never delayed
+  by more than PACE_LIMIT, well within the in-order hold (agent.fetching.HOLD_LIMIT).
 Nothing here reads a packet: the pacing costs a sender's bytes nothing more to check.
 """
 
@@ -30,8 +31,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Paced:
-    """How one object went into the device: packets written at their pace, at once (not paced, or
-    caught up because another object was waiting), and that pace in packets per second (0: none)."""
+    """How one object went into the device: packets written at their pace (shrunk while others
+    waited), or at once (no offsets, or no gap worth a sleep), and that pace in packets per second."""
 
     paced: int
     at_once: int
@@ -53,7 +54,7 @@ def schedule(offsets: Sequence[float], limit: float = PACE_LIMIT) -> list[float]
 
 
 class Pacer:
-    """Writes an object's packets at their recorded pace unless others wait behind it."""
+    """Writes an object's packets at their recorded pace, faster while others wait behind it."""
 
     def __init__(self, waiting_behind: Callable[[], int], *, limit: float = PACE_LIMIT,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
@@ -68,18 +69,22 @@ class Pacer:
             for item in items:
                 write(item)
             return Paced(0, len(items), 0.0)
-        due = schedule(offsets, self.limit)
         start = self.clock()
+        due_at = start  # when the current packet is due, the gaps before it shrunk by the backlog
+        previous = 0.0
+        speed = 1
         slept = False
-        stopped_at = len(items)
-        for index, (item, moment) in enumerate(zip(items, due, strict=True)):
-            if stopped_at == len(items) and (gap := start + moment - self.clock()) >= MIN_GAP:
-                if self.waiting_behind():
-                    stopped_at = index  # another object is ready: catch up rather than fall behind
-                else:
-                    self.sleep(gap)
+        for item, moment in zip(items, schedule(offsets, self.limit), strict=True):
+            gap, previous = moment - previous, moment
+            if gap > 0.0:
+                if due_at + gap / speed - self.clock() >= MIN_GAP:
+                    speed = 1 + self.waiting_behind()  # asked only when a sleep is in view
+                due_at += gap / speed
+                if (wait := due_at - self.clock()) >= MIN_GAP:
+                    self.sleep(wait)
                     slept = True
             write(item)
-        paced = stopped_at if slept else 0
+        if not slept:
+            return Paced(0, len(items), 0.0)
         took = self.clock() - start
-        return Paced(paced, len(items) - paced, paced / took if paced and took > 0 else 0.0)
+        return Paced(len(items), 0, len(items) / took if took > 0 else 0.0)

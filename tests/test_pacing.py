@@ -70,20 +70,20 @@ def test_the_schedule_is_non_decreasing_and_compressed_to_the_limit():
     assert schedule([0.0, 0.05, -3.0]) == [0.0, 0.05, 0.05]
 
 
-def test_an_object_waiting_behind_ends_the_pacing_of_the_one_ahead():
+def test_objects_waiting_behind_shrink_the_gaps_of_the_one_ahead():
     time = FakeTime()
     waiting = [0]
-    written: list[int] = []
+    written: list[tuple[float, int]] = []
 
     def write(n: int) -> None:
-        written.append(n)
-        if n == 2:
-            waiting[0] = 1  # the next object was fetched meanwhile
+        written.append((time.now - 100.0, n))
+        waiting[0] = {2: 1, 4: 3}.get(n, waiting[0])  # objects were fetched meanwhile
 
-    paced = pacer(time, waiting).write(list(range(6)), [0.0, 0.01, 0.02, 0.03, 0.04, 0.05], write)
-    assert written == list(range(6))
-    assert time.now - 100.0 == pytest.approx(0.02)  # the rest went at once
-    assert paced.paced == 3 and paced.at_once == 3
+    paced = pacer(time, waiting).write(list(range(7)), [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06], write)
+    assert [n for _, n in written] == list(range(7))
+    # 10 ms gaps until one object waits (5 ms), then three (2.5 ms): faster, never one burst
+    assert [at for at, _ in written] == pytest.approx([0.0, 0.01, 0.02, 0.025, 0.03, 0.0325, 0.035])
+    assert paced.paced == 7 and paced.at_once == 0
 
 
 def test_without_offsets_everything_goes_at_once():
