@@ -7,21 +7,24 @@ import logging
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 from agent import __version__
 from agent.config import ConfigError, add_arguments, config_from_args
 from agent.node import START_ERRORS, Node, NodeError
 from agent.sealing.keys import KeyFileError, encode_public_key, generate_key_file, load_private_key
+from agent.usage import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hoshino-agent",
         description="Carry this machine's IPv6 packets through an S3 bucket (an experiment in misusing S3).",
         epilog="Needs Linux, root (or CAP_NET_ADMIN) and /dev/net/tun. Stops cleanly on SIGINT or SIGTERM. "
                "SIGHUP reloads the peers file of a sealed node (a broken file keeps the old peers); "
-               "an unsealed node has none, and stops.",
+               "an unsealed node has none, and stops. Exits 0 on a clean stop, 1 on an error while starting "
+               "or running, 2 on flags or settings that cannot work.",
     )
     add_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true", help="log every S3 notice")
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         node = Node(config_from_args(args))
     except (ConfigError, NodeError) as error:
-        parser.exit(2, f"hoshino-agent: error: {error}\n")
+        parser.error(str(error))
     stop_requested = threading.Event()
     reload_requested = threading.Event()
     sealed = bool(node.config.key_file)
@@ -84,23 +87,47 @@ def main(argv: list[str] | None = None) -> int:
     except (NodeError, *START_ERRORS) as error:  # start() words each itself; the rest is a backstop
         print(f"hoshino-agent: error: {error}", file=sys.stderr)
         return 1
-    print(
-        f"hoshino-agent: {node.address} on {node.config.interface}"
-        f"{' in ' + node.config.netns if node.config.netns else ''}, bucket {node.config.bucket}",
-        file=sys.stderr, flush=True,
-    )
+    say(started(node))
+    began = time.monotonic()
     while not node.wait(0):
         if stop_requested.wait(0.5):
             if not reload_requested.is_set():
                 break
             reload_requested.clear()
             stop_requested.clear()
-            print(f"hoshino-agent: {node.reload_peers()}", file=sys.stderr, flush=True)
+            say(node.reload_peers())
     node.stop()
     if node.error:
-        print(f"hoshino-agent: error: {node.error}", file=sys.stderr)
+        say(f"error: {node.error}")
         return 1
+    say(stopped(node, time.monotonic() - began))
     return 0
+
+
+def say(line: str) -> None:
+    print(f"hoshino-agent: {line}", file=sys.stderr, flush=True)
+
+
+def started(node: Node) -> str:
+    """One line at start: where the node is, whether it seals and for how many peers, what wakes it."""
+    config = node.config
+    where = f"{node.address} on {config.interface}{' in ' + config.netns if config.netns else ''}"
+    peers = node.peers()
+    sealing = f"sealed, {peers} peer{'s' if peers != 1 else ''}" if node.sealed is not None else "unsealed"
+    return f"{where}, bucket {config.bucket}, {sealing}, wakes by {node.wakes_by}"
+
+
+def stopped(node: Node, seconds: float) -> str:
+    """One line at a clean stop: how long it ran, what it carried, and that it left nothing behind."""
+    counts = node.stats.copy()
+    return (f"stopped after {_duration(seconds)}: {counts['packets_out']} packets out, {counts['packets_in']} in; "
+            f"{node.config.interface} removed, with its addresses and routes")
+
+
+def _duration(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}h{minute:02d}m" if hours else f"{minute}m{second:02d}s" if minute else f"{seconds:.1f}s"
 
 
 if __name__ == "__main__":

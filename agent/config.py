@@ -6,9 +6,10 @@ import argparse
 import ipaddress
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent import ip
 from agent.prices import PriceError, load_prices
@@ -33,6 +34,41 @@ def parse_duration(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 500ms, 1s, 2m)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+_BUCKET_CHARACTERS = re.compile(r"[a-zA-Z0-9.\-_]")
+
+
+def parse_bucket(text: str) -> str:
+    """A bucket name that an S3 client will send ('' is none: config_from_args says so), or an access
+    point's ARN; one line on what is wrong instead of the client's regular expressions."""
+    if not text or text.startswith("arn:"):
+        return text
+    if len(text) > 255:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}... is {len(text)} characters long: a bucket name "
+                                         f"has at most 63 on AWS, 255 anywhere")
+    if bad := next((char for char in text if not _BUCKET_CHARACTERS.fullmatch(char)), None):
+        raise argparse.ArgumentTypeError(f"{text!r}: a bucket name cannot hold {bad!r}; it holds letters, digits, "
+                                         f"'.', '-' and '_' (on AWS: 3 to 63 lowercase letters, digits, '.' and '-')")
+    return text
+
+
+def parse_endpoint_url(text: str) -> str:
+    """An http:// or https:// URL with a host ('' is none: boto3's chain applies)."""
+    if not text:
+        return text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        if "://" in text:
+            raise argparse.ArgumentTypeError(f"{text!r}: an endpoint is http:// or https://, not {parts.scheme}://")
+        raise argparse.ArgumentTypeError(f"{text!r} has no scheme: add http:// or https://, as in http://{text}")
+    try:
+        parts.port  # noqa: B018  (it checks the port as it reads it)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} names no host: write http://HOST:PORT or https://HOST")
+    return text
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:
@@ -250,9 +286,11 @@ class Flag:
 
 
 FLAGS = [
-    Flag("--bucket", "HOSHINO_BUCKET", "NAME", "S3 bucket that carries the packets (required)"),
+    Flag("--bucket", "HOSHINO_BUCKET", "NAME", "S3 bucket that carries the packets (required)", None,
+         parse_bucket),
     Flag("--endpoint-url", "HOSHINO_ENDPOINT_URL", "URL",
-         "S3-compatible endpoint; without it boto3's chain applies (AWS_ENDPOINT_URL, profiles)"),
+         "S3-compatible endpoint, http:// or https://; without it boto3's chain applies (AWS_ENDPOINT_URL, "
+         "profiles)", None, parse_endpoint_url),
     Flag("--region", "HOSHINO_REGION", "REGION", "S3 region"),
     Flag("--key-prefix", "HOSHINO_KEY_PREFIX", "PREFIX",
          "prefix before every object key, to share a bucket; a '/' is added when it does not end in one "
@@ -280,7 +318,8 @@ FLAGS = [
          "how new objects are noticed: LIST on a heartbeat, or an SQS doorbell (default poll)", "poll",
          parse_wakeup),
     Flag("--sqs-endpoint-url", "HOSHINO_SQS_ENDPOINT_URL", "URL",
-         "SQS endpoint for the doorbell (default: the --endpoint-url, else boto3's chain)"),
+         "SQS endpoint for the doorbell (default: the --endpoint-url, else boto3's chain)", None,
+         parse_endpoint_url),
     Flag("--s3-client", "HOSHINO_S3_CLIENT", "obstore|boto3",
          f"what sends S3 requests: obstore (Rust, a fifth of the CPU) or boto3 (default {DEFAULT_S3_CLIENT})",
          DEFAULT_S3_CLIENT, parse_s3_client),
@@ -314,17 +353,19 @@ FLAGS = [
 ]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the node's flags; each one's default comes from its environment variable if set."""
+def add_arguments(parser: argparse.ArgumentParser, helps: Mapping[str, str] | None = None) -> None:
+    """Add the node's flags; each one's default comes from its environment variable if set. helps replaces
+    the help of the flags it names (a command for which a flag means something else)."""
     group = parser.add_argument_group("node")
     for flag in FLAGS:
+        text = f"{(helps or {}).get(flag.name, flag.help)} [${flag.env}]"
         if flag.switch:
             group.add_argument(flag.name, action="store_true", default=flag.type(os.environ.get(flag.env, "")),
-                               help=f"{flag.help} [${flag.env}]")
+                               help=text)
             continue
         group.add_argument(
             flag.name, metavar=flag.metavar, type=flag.type, default=os.environ.get(flag.env, flag.default),
-            help=f"{flag.help} [${flag.env}]",
+            help=text,
         )
 
 

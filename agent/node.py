@@ -101,6 +101,8 @@ class Node:
         self._egress: Egress | None = None
         self.uplink = ""
         """An exit node's uplink, once it forwards."""
+        self.wakes_by = "polling its inbox"
+        """What wakes the receiver, in words: polling, or the doorbell queue it found or created."""
         self._routing = gateway.Undo()
 
     # Controls, safe from any thread.
@@ -125,25 +127,33 @@ class Node:
         """The objects this node recently sent and received, oldest first."""
         return self.recent.snapshot() if self.recent is not None else []
 
+    def peers(self) -> int:
+        """How many other nodes the peers file lists (a file shared by all lists this one too); 0 unsealed."""
+        if self.sealed is None:
+            return 0
+        return sum(1 for address in self.sealed.sealer.peers.table if address != self.address)
+
     def reload_peers(self) -> str:
-        """Read the peers file again, without dropping traffic; a bad file keeps the old peers. Says what happened."""
+        """Read the peers file again, without dropping traffic; a bad file keeps the old peers. Says what happened,
+        to the caller and to a front end (a Notice), and not in the log: the caller tells it once."""
         if self.sealed is None:
             message, level = "not sealed: there is no peers file to reload", "info"
         else:
             from agent.sealing import PeersError
 
             try:
-                table = self.sealed.reload()
+                self.sealed.reload()
             except PeersError as error:
                 message, level = f"peers file not reloaded, the old peers stay: {error}", "warning"
             else:
-                message, level = f"peers file reloaded: {len(table)} peer{'s' if len(table) != 1 else ''}", "info"
+                count = self.peers()
+                message, level = f"peers file reloaded: {count} peer{'s' if count != 1 else ''}", "info"
                 if self.router is not None:
                     self.router.table()
                     if self.router.problem:
                         message, level = f"{message}; its routes are not used, the old ones stay: " \
                                          f"{self.router.problem}", "warning"
-        self._notice(level, message)  # type: ignore[arg-type]
+        self.publish(Notice(time.time(), level, message))  # type: ignore[arg-type]
         return message
 
     def publish(self, event: Event) -> None:
@@ -274,8 +284,10 @@ class Node:
             try:
                 ringer.open()
                 self.doorbell = ringer
+                self.wakes_by = f"doorbell queue {ringer.name} ({'created' if ringer.created else 'found'})"
             except DoorbellError as error:
                 self._notice("warning", f"no doorbell, polling instead: {error}")
+                self.wakes_by = "polling its inbox (no doorbell)"
         return ringer
 
     def _start_loops(self, ringer: SqsDoorbell) -> None:

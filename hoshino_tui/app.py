@@ -96,6 +96,8 @@ class HoshinoApp(App[None]):
         self._stop = threading.Event()
         self._node_done = threading.Event()
         self._dashboard: DashboardScreen | None = None
+        self.failure = ""
+        """Why the node failed, if it did: the command line says it again and exits 1."""
 
     def _facts(self) -> NodeFacts:
         config = self.config
@@ -201,10 +203,12 @@ class HoshinoApp(App[None]):
 
     def on_agent_failed(self, message: AgentFailed) -> None:
         self.state = "failed"
+        self.failure = message.message
 
     def on_agent_stopped(self, message: AgentStopped) -> None:
         if message.event.error:
             self.state = "failed"
+            self.failure = message.event.error
         elif self.state != "failed":
             self.state = "stopped"
 

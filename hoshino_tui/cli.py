@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent import __version__
 from agent.config import Config, ConfigError, add_arguments, config_from_args
 from agent.events import EventQueue
 from agent.recording import Recorder, RecordingError, RecordingQueue
+from agent.usage import Parser
 
 from .app import HoshinoApp
 from .bucket import StoreLike
@@ -55,8 +57,12 @@ def speed(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The agent's flags and the dashboard's own."""
-    parser = argparse.ArgumentParser(prog="hoshino-tui", description="A live view of a Hoshino node.")
-    add_arguments(parser)
+    parser = Parser(prog="hoshino-tui", description="A live view of a Hoshino node.",
+                    epilog="Exits 0 when quit, 1 when the node failed (said again after the screen closes), "
+                           "2 on flags or settings that cannot work.")
+    add_arguments(parser, {"--bucket": "S3 bucket that carries the packets (required, but for --demo and "
+                                       "--replay)"})
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     group = parser.add_argument_group("dashboard")
     mode = group.add_mutually_exclusive_group()
     mode.add_argument("--demo", action="store_true",
@@ -68,11 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--s3", choices=("moto", "seaweedfs"), default=os.environ.get("HOSHINO_TEST_S3") or "moto",
                        help="with --demo: the local S3 engine, moto's server or SeaweedFS (default moto) "
                             "[$HOSHINO_TEST_S3]")
-    group.add_argument("--speed", type=speed, default=1.0, metavar="X",
+    group.add_argument("--speed", type=speed, metavar="X",
                        help="with --replay: 1 as recorded (default), 10 ten times faster, 0 as fast as possible")
     group.add_argument("--record", type=Path, metavar="FILE",
                        help="write every event of the node to FILE as JSON lines (gzip if it ends .gz)")
-    group.add_argument("--pcap-dir", type=Path, default=Path("."),
+    group.add_argument("--pcap-dir", type=Path, default=Path("."), metavar="DIR",
                        help="where the inspector writes pcap files (default: the current directory)")
     return parser
 
@@ -135,7 +141,8 @@ def _events(args: argparse.Namespace) -> tuple[EventQueue, Recorder | None]:
     return RecordingQueue(recorder), recorder
 
 
-def _run(app: HoshinoApp, *closers: Callable[[], None]) -> int:
+def _run(app: HoshinoApp, *closers: Callable[[], None], live: bool = True) -> int:
+    """Run the app until quit; its exit status (a replay only shows a failure: it exits 0)."""
     def clean_up() -> None:
         for close in closers:
             close()
@@ -145,7 +152,16 @@ def _run(app: HoshinoApp, *closers: Callable[[], None]) -> int:
         app.run()
     finally:
         clean_up()
-    return 0
+    return exit_status(app) if live else 0
+
+
+def exit_status(app: HoshinoApp) -> int:
+    """0 after a node that ran until quit; 1 after one that failed, saying why again, now that the
+    screen that said it has closed."""
+    if not app.failure:
+        return 0
+    print(f"hoshino-tui: error: {app.failure}", file=sys.stderr)
+    return 1
 
 
 def replay_app(path: Path, speed: float = 1.0, *, pcap_dir: Path = Path("."), config: Config | None = None,
@@ -167,12 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.record is not None and (args.inspect or args.replay):
         parser.error("--record records a running node: use it with --demo or --bucket")
+    if args.speed is not None and args.replay is None:
+        parser.error("--speed is the pace of a replay: use it with --replay FILE")
     if args.replay is not None:
         try:
-            app, _ = replay_app(args.replay, args.speed, pcap_dir=args.pcap_dir)
+            app, _ = replay_app(args.replay, 1.0 if args.speed is None else args.speed, pcap_dir=args.pcap_dir)
         except RecordingError as error:
-            parser.exit(2, f"hoshino-tui: error: {error}\n")
-        return _run(app)
+            parser.error(str(error))
+        return _run(app, live=False)
     if args.demo:
         if missing := [name for name in LAB_MODULES if importlib.util.find_spec(name) is None]:
             print(f"{LAB_HINT}\n(missing: {', '.join(missing)})", file=sys.stderr)
@@ -182,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             events, recorder = _events(args)
         except RecordingError as error:
-            parser.exit(2, f"hoshino-tui: error: {error}\n")
+            parser.error(str(error))
         demo = Demo(events, s3=args.s3, s3_client=args.s3_client)
         app = HoshinoApp(events, demo.make_node, store_factory=demo.make_store, after_start=demo.start_traffic,
                          pcap_dir=args.pcap_dir)
@@ -201,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         events, recorder = _events(args)
     except RecordingError as error:
-        parser.exit(2, f"hoshino-tui: error: {error}\n")
+        parser.error(str(error))
     app = HoshinoApp(events, lambda: _make_node(config, events), config=config, store_factory=store_factory,
                      pcap_dir=args.pcap_dir)
     return _run(app, *([recorder.close] if recorder else []))

@@ -7,10 +7,11 @@ import ipaddress
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pilot_helpers import wait_for
 
 from agent.config import Config, ConfigError, add_arguments, config_from_args
 from agent.events import EventQueue
@@ -18,6 +19,8 @@ from agent.lab import Namespace, S3Server
 from agent.netconf import NetconfError
 from agent.node import Node, NodeError
 from agent.tun import Tun
+from agent.usage import USAGE_ERROR
+from hoshino_tui.controls import NodeControl
 
 
 def parse(*argv: str) -> Config:
@@ -151,3 +154,107 @@ def test_the_help_says_what_each_signal_does_and_that_the_prefix_ends_in_a_slash
     text = " ".join(build_parser().format_help().split())
     assert "Stops cleanly on SIGINT or SIGTERM. SIGHUP reloads the peers file of a sealed node" in text
     assert "a '/' is added when it does not end in one" in text
+
+
+def usage_error(main: Callable[[list[str]], int], argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The lines a command prints for a usage error, after checking it exits 2."""
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == USAGE_ERROR
+    return capsys.readouterr().err.splitlines()
+
+
+def agent_main(argv: list[str]) -> int:
+    from agent.cli import main
+
+    return main(argv)
+
+
+def tui_main(argv: list[str]) -> int:
+    from hoshino_tui.cli import main
+
+    return main(argv)
+
+
+@pytest.mark.parametrize("main", [agent_main, tui_main])
+@pytest.mark.parametrize("flag", ["--endpoint-url", "--sqs-endpoint-url"])
+def test_an_endpoint_without_a_scheme_is_told_to_add_one(main: Callable[[list[str]], int], flag: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    lines = usage_error(main, ["--bucket", "b", flag, "127.0.0.1:5555"], capsys)
+    assert len(lines) == 2, lines
+    assert lines[-1].endswith("'127.0.0.1:5555' has no scheme: add http:// or https://, as in http://127.0.0.1:5555")
+    assert f"argument {flag}" in lines[-1]
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("localhost:5555", "has no scheme: add http:// or https://"),
+    ("ftp://127.0.0.1:5555", "an endpoint is http:// or https://, not ftp://"),
+    ("http://", "names no host"),
+    ("http://127.0.0.1:99999", "the port is not a number from 1 to 65535"),
+])
+def test_an_endpoint_that_cannot_be_reached_by_http_is_named(url: str, expected: str) -> None:
+    assert expected in refusal("--endpoint-url", url)
+
+
+def test_a_url_with_a_scheme_is_taken_as_written() -> None:
+    assert parse("--endpoint-url", "https://s3.example.com").endpoint_url == "https://s3.example.com"
+    assert parse("--endpoint-url", "http://[::1]:5555").endpoint_url == "http://[::1]:5555"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("my bucket", "a bucket name cannot hold ' '"),
+    ("packets!", "a bucket name cannot hold '!'"),
+    ("b" * 300, "is 300 characters long"),
+])
+def test_a_bad_bucket_name_gets_one_line_not_a_regular_expression(name: str, expected: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    lines = usage_error(agent_main, ["--bucket", name], capsys)
+    assert len(lines) == 2 and expected in lines[-1], lines
+    assert "regex" not in lines[-1] and "^[" not in lines[-1]
+
+
+def test_a_usage_error_is_two_lines_ending_in_the_one_that_matters(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse's own would print every flag's usage first; here a pointer to --help, then the error."""
+    for main, prog in ((agent_main, "hoshino-agent"), (tui_main, "hoshino-tui")):
+        lines = usage_error(main, ["--bucket", "b", "--mtu", "big"], capsys)
+        assert lines == [f"usage: {prog} ... ({prog} --help lists every flag)",
+                         f"{prog}: error: argument --mtu: invalid int value: 'big'"]
+    lines = usage_error(agent_main, ["--bucket", "b", "--mtu", "100"], capsys)  # refused by config_from_args
+    assert lines[-1] == "hoshino-agent: error: --mtu 100: IPv6 needs 1280 to 65535" and len(lines) == 2
+    lines = usage_error(agent_main, ["genkey"], capsys)
+    assert len(lines) == 2 and lines[-1].startswith("hoshino-agent genkey: error:")
+
+
+def test_speed_without_a_replay_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = usage_error(tui_main, ["--demo", "--speed", "10"], capsys)
+    assert lines[-1] == "hoshino-tui: error: --speed is the pace of a replay: use it with --replay FILE"
+
+
+def test_the_dashboards_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from agent import __version__
+    from hoshino_tui.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "S3 bucket that carries the packets (required, but for --demo and --replay)" in text
+    assert "--pcap-dir DIR" in text and "--state-dir DIR" in text
+    assert "Exits 0 when quit, 1 when the node failed" in text
+    with pytest.raises(SystemExit) as raised:
+        tui_main(["--version"])
+    assert raised.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hoshino-tui {__version__}"
+
+
+async def test_the_dashboard_exits_1_after_its_node_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    from hoshino_tui.app import HoshinoApp
+    from hoshino_tui.cli import exit_status
+
+    def cannot_start() -> NodeControl:
+        raise NodeError("needs CAP_NET_ADMIN: run as root")
+
+    app = HoshinoApp(EventQueue(), cannot_start, config=Config(bucket="b"))
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.state == "failed")
+        await pilot.press("q")
+    assert exit_status(app) == 1
+    assert capsys.readouterr().err == "hoshino-tui: error: needs CAP_NET_ADMIN: run as root\n"
+    assert exit_status(HoshinoApp(EventQueue(), cannot_start)) == 0  # a node that never failed: 0

@@ -86,6 +86,8 @@ class SqsDoorbell:
         self.name = ""
         """This node's queue, named by open(): a node that polls never needs a name of its own."""
         self.url = ""
+        self.created = False
+        """Whether open() had to create this node's queue (it found none)."""
         self.unknown_for = 0.0
         self._urls: dict[ipaddress.IPv6Address, tuple[str, float, float]] = {}
         """Destination -> (queue URL or '' for none, when to ask again if none, the wait before that)."""
@@ -119,6 +121,7 @@ class SqsDoorbell:
                     raise
                 self.url = self.guard.call("sqs", "create", lambda: self.client.create_queue(
                     QueueName=self.name, Attributes=QUEUE_ATTRIBUTES)["QueueUrl"], attempts=2)
+                self.created = True
                 self.unknown_for = MISSING_QUEUE_RECHECK[1]  # senders that found none ask again within this
         except StoreError as error:
             raise DoorbellError(f"SQS queue {self.name}: {error}") from None
