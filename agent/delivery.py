@@ -10,11 +10,13 @@ size: the fixed header of each packet (agent.ip) is all that is read on the way.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 
 from agent import packets, wire
@@ -54,6 +56,15 @@ class IngressSettings:
         return self.max_age + 2 * self.skew
 
 
+def outcome(future: Future[Fetched]) -> Fetched | None:
+    """What a finished GET gave, or None when it was cancelled: asked in one step, not checked and then
+    read, and whoever cancelled it (a stop, before it ran; its client, as it ran), never an exception."""
+    try:
+        return future.result(timeout=0)
+    except (CancelledError, asyncio.CancelledError):
+        return None
+
+
 class Delivery:
     """Takes fetched objects in key order and delivers, refuses or retries each; counts every outcome."""
 
@@ -85,10 +96,11 @@ class Delivery:
         delivered = 0
         while (pending := self.fetches.take(wait if not delivered else 0.0)) is not None:
             self.stats.delivery_backlog = self.fetches.ready()
-            if pending.future.cancelled():
+            fetched = outcome(pending.future)
+            if fetched is None:
                 self.ledger.release(pending.candidate.key)  # a stop cancelled its GET: fetched after a restart
             else:
-                self.finish(pending.candidate, pending.future.result())
+                self.finish(pending.candidate, fetched)
             delivered += 1
         return delivered
 
