@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="hoshino-tui", description="A live view of a Hoshino node.",
                     epilog="Exits 0 when quit, 1 when the node failed (said again after the screen closes), "
                            "2 on flags or settings that cannot work.")
-    add_arguments(parser, {"--bucket": "S3 bucket that carries the packets (required, but for --demo and "
-                                       "--replay)"})
+    add_arguments(parser, {"--bucket": "S3 bucket that carries the packets (required, except with --demo "
+                                       "or --replay)"})
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     group = parser.add_argument_group("dashboard")
     mode = group.add_mutually_exclusive_group()

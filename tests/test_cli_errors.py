@@ -235,7 +235,7 @@ def test_the_dashboards_help_and_version(capsys: pytest.CaptureFixture[str]) -> 
     from hoshino_tui.cli import build_parser
 
     text = " ".join(build_parser().format_help().split())
-    assert "S3 bucket that carries the packets (required, but for --demo and --replay)" in text
+    assert "S3 bucket that carries the packets (required, except with --demo or --replay)" in text
     assert "--pcap-dir DIR" in text and "--state-dir DIR" in text
     assert "Exits 0 when quit, 1 when the node failed" in text
     with pytest.raises(SystemExit) as raised:
