@@ -1,5 +1,6 @@
-"""README.md stays true to the command line: its flags table is the agent's flags, and every hoshino-agent and
-hoshino-tui command it shows parses. And the package's metadata builds without a deprecation."""
+"""README.md and the service unit stay true to the command line: README's flags table is the agent's flags,
+every hoshino-agent and hoshino-tui command it shows parses, and the unit does not retry a usage error. And the
+package's metadata builds without a deprecation."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from agent.cli import build_parser as agent_parser
 from agent.config import FLAGS
+from agent.usage import USAGE_ERROR
 from hoshino_tui.cli import build_parser as tui_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +65,9 @@ def test_the_license_is_an_spdx_expression_that_current_setuptools_takes() -> No
     assert project["license"] == "MIT"
     assert all((ROOT / name).is_file() for name in project["license-files"])
     assert "setuptools>=77" in metadata["build-system"]["requires"]
+
+
+def test_the_service_does_not_retry_settings_that_cannot_work() -> None:
+    """systemd restarts a failed agent, but not one whose flags or settings were refused: a retry fails alike."""
+    unit = (ROOT / "deploy/systemd/hoshino-agent.service").read_text()
+    assert "Restart=on-failure" in unit and f"RestartPreventExitStatus={USAGE_ERROR}" in unit.splitlines()
