@@ -65,20 +65,29 @@ class Ingress:
         self.discovery = Discovery(inbox, self.ledger, self.fetches, self.delivery, heartbeat, doorbell=doorbell,
                                    warn=report, triage=self.triage)
 
+    def loops(self) -> dict[str, Callable[[threading.Event], None]]:
+        """The receive path's loops by thread name, for a caller that guards the threads it runs them in."""
+        return {"hoshino-poll": self._discover, "hoshino-deliver": self.delivery.run,
+                "hoshino-delete": self.deleter.run}
+
     def run(self, stop: threading.Event) -> None:
         """Discover, deliver and delete until stopped; S3 failures back off and never end the loop."""
-        threads = [
-            threading.Thread(target=self.delivery.run, args=(stop,), name="hoshino-deliver", daemon=True),
-            threading.Thread(target=self.deleter.run, args=(stop,), name="hoshino-delete", daemon=True),
-        ]
-        for thread in threads:
+        loops = self.loops()
+        discover = loops.pop("hoshino-poll")
+        others = [threading.Thread(target=loop, args=(stop,), name=name, daemon=True) for name, loop in loops.items()]
+        for thread in others:
             thread.start()
+        try:
+            discover(stop)
+        finally:
+            for thread in others:
+                thread.join(timeout=15)
+
+    def _discover(self, stop: threading.Event) -> None:
         try:
             self.discovery.run(stop)
         finally:
             self.fetches.shutdown()
-            for thread in threads:
-                thread.join(timeout=15)
 
     # One step at a time, for tests and for the node's controls.
 

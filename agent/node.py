@@ -316,7 +316,8 @@ class Node:
         self._egress = egress
         self._spawn("hoshino-read", functools.partial(egress.read_loop, self._tun.read))
         self._spawn("hoshino-send", egress.send_loop)
-        self._spawn("hoshino-poll", ingress.run)
+        for name, loop in ingress.loops().items():
+            self._spawn(name, loop)
         if self.events is not None:
             self._spawn("hoshino-stats", self._sample_loop)
 

@@ -144,6 +144,23 @@ def test_every_step_runs_in_a_start_that_works(config: Config, namespace: str, m
     assert left_behind(config, before) == []
 
 
+@pytest.mark.root
+@pytest.mark.parametrize(("thread", "loop"), [("hoshino-deliver", "agent.delivery.Delivery.run"),
+                                              ("hoshino-delete", "agent.deleter.Deleter.run")])
+def test_a_bug_in_a_receive_loop_stops_the_node_saying_which_and_leaves_nothing(
+        config: Config, monkeypatch: pytest.MonkeyPatch, thread: str, loop: str) -> None:
+    def broken(self: object, stop: threading.Event) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(loop, broken)
+    before = hoshino_threads()
+    node = Node(config, EventQueue())
+    node.start()
+    assert node.wait(15), "a receive loop that failed left the node running"
+    assert node.state == "failed" and node.error == f"{thread} failed: ZeroDivisionError: a bug"
+    assert left_behind(config, before) == []
+
+
 def test_the_cli_turns_any_start_failure_into_one_line(monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     def start(self: Node) -> None:
