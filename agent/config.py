@@ -154,6 +154,18 @@ def parse_address(text: str) -> ipaddress.IPv6Address:
                                      f"(a node's IPv4 address is --address4)")
 
 
+def parse_exit_node(text: str) -> ipaddress.IPv6Address | str:
+    """A peer's IPv6 address, or its name in the peers file (looked up again on each reload)."""
+    try:
+        return parse_address(text)
+    except argparse.ArgumentTypeError:
+        if ":" in text or ("." in text and text.replace(".", "").isdigit()):
+            raise
+    if not text or not text.isprintable() or any(character.isspace() for character in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: give the exit node's IPv6 address, or its name in the peers file")
+    return text
+
+
 def parse_address4(text: str) -> ipaddress.IPv4Address:
     """Parse a node's IPv4 address, inside 100.64.0.0/10."""
     try:
@@ -244,7 +256,8 @@ class Config:
     advertise_routes: tuple[ip.Network, ...] = ()
     accept_routes: bool = False
     advertise_exit_node: bool = False
-    exit_node: ipaddress.IPv6Address | None = None
+    exit_node: ipaddress.IPv6Address | str | None = None
+    """The peer to send everything through: its address, or its name in the peers file."""
     exit_interface: str | None = None
     """The exit node's uplink; None: the device of its own default route."""
 
@@ -345,9 +358,9 @@ FLAGS = [
     Flag("--advertise-exit-node", "HOSHINO_ADVERTISE_EXIT_NODE", "",
          "forward peers' traffic to anywhere out of the uplink, masqueraded; sealed only", "", parse_switch,
          switch=True),
-    Flag("--exit-node", "HOSHINO_EXIT_NODE", "ADDR",
-         "send all traffic through this peer (its peers file entry has routes 0.0.0.0/0 and ::/0); sealed only",
-         None, parse_address),
+    Flag("--exit-node", "HOSHINO_EXIT_NODE", "ADDR|NAME",
+         "send all traffic through this peer, by address or by name (its peers file entry has routes 0.0.0.0/0 "
+         "and ::/0; SIGHUP follows edits of it); sealed only", None, parse_exit_node),
     Flag("--exit-interface", "HOSHINO_EXIT_INTERFACE", "NAME",
          "with --advertise-exit-node: the uplink (default: the device of the default route)"),
 ]

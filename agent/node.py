@@ -104,6 +104,13 @@ class Node:
         self.wakes_by = "polling its inbox"
         """What wakes the receiver, in words: polling, or the doorbell queue it found or created."""
         self._routing = gateway.Undo()
+        self._exit_routing = gateway.Undo()
+        """The default routes and rules through an exit node: made and undone as the peers file names it."""
+        self._accepted: dict[ip.Network, gateway.Undo] = {}
+        """Each peer's prefix routed through the device (--accept-routes), with what removes it."""
+        self._follow_lock = threading.Lock()
+        """Held while the kernel's routes are made to follow the peers file, or undone."""
+        self._exit_hop: ipaddress.IPv6Address | None = None
 
     # Controls, safe from any thread.
     def faster(self) -> None:
@@ -153,6 +160,8 @@ class Node:
                     if self.router.problem:
                         message, level = f"{message}; its routes are not used, the old ones stay: " \
                                          f"{self.router.problem}", "warning"
+                    else:
+                        message, level = self._follow_peers(message, level)
         self.publish(Notice(time.time(), level, message))  # type: ignore[arg-type]
         return message
 
@@ -334,10 +343,71 @@ class Node:
             gateway.enable_forwarding(undo, netns, {prefix.version for prefix in config.advertised})
         if config.advertise_exit_node:
             self.uplink = gateway.become_exit_node(undo, netns, interface, config.exit_interface)
-        if config.accept_routes and self.router is not None:
-            gateway.add_routes(undo, netns, interface, gateway.accepted_routes(self.router.routes()))
+        if config.accept_routes:
+            self._follow_accepted()
         if config.exit_node:
-            gateway.use_exit_node(undo, netns, interface)
+            self._follow_exit()
+
+    def _follow_peers(self, message: str, level: str) -> tuple[str, str]:
+        """After a reload: the kernel's accepted routes and exit node follow the new peers file."""
+        if self.config.accept_routes and (said := self._follow_accepted()):
+            message = f"{message}; {said}"
+        if self.config.exit_node is not None:
+            said, exit_level = self._follow_exit()
+            message, level = f"{message}; {said}", "warning" if "warning" in (level, exit_level) else level
+        return message, level
+
+    def _follow_accepted(self) -> str:
+        """Route each prefix the peers file gives a peer through the device, and no other (--accept-routes):
+        the ones gone are removed, the new ones added. Says what changed, or ''."""
+        assert self.router is not None
+        config = self.config
+        with self._follow_lock:
+            wanted = gateway.accepted_routes(self.router.routes())
+            changes = []
+            for prefix in [prefix for prefix in self._accepted if prefix not in wanted]:
+                changes += [f"route {prefix} removed", *self._accepted.pop(prefix).run()]
+            for prefix in wanted:
+                if prefix not in self._accepted:
+                    undo = self._accepted[prefix] = gateway.Undo()
+                    try:
+                        gateway.add_routes(undo, config.netns, config.interface, (prefix,))
+                    except gateway.GatewayError as error:
+                        if self.state == "starting":
+                            raise  # start's tear-down undoes what was made
+                        del self._accepted[prefix]
+                        changes.append(f"route {prefix} not added: {error}")
+                    else:
+                        changes.append(f"route {prefix} added")
+            return "; ".join(changes) if self.state != "starting" else ""
+
+    def _follow_exit(self) -> tuple[str, Level]:
+        """Make the kernel's default routes and rules match the exit node the peers file gives --exit-node:
+        made when it is there, undone exactly when it is gone. Says what it did, and how loud to say it."""
+        assert self.router is not None
+        config = self.config
+        with self._follow_lock:
+            hop, was = self.router.exit_hop(), self._exit_hop
+            self._exit_hop = hop
+            if hop is not None and not self._exit_routing:
+                try:
+                    gateway.use_exit_node(self._exit_routing, config.netns, config.interface)
+                except gateway.GatewayError as error:
+                    if self.state == "starting":
+                        raise  # start's tear-down undoes what was made
+                    self._exit_hop = None
+                    problems = self._exit_routing.run()
+                    return "; ".join([f"exit node {hop} not used: {error}", *problems]), "warning"
+                return f"exit node {hop}: default routes through {config.interface}", "info"
+            if hop is None and self._exit_routing:
+                problems = self._exit_routing.run()
+                return "; ".join([f"exit node {config.exit_node} is no longer in the peers file with routes "
+                                  f"0.0.0.0/0 and ::/0: its default routes and rules are removed, traffic leaves "
+                                  f"by this machine's own", *problems]), "warning"
+            if hop is None:
+                return f"exit node {config.exit_node} is still not in the peers file: no default route through it", \
+                    "warning"
+            return (f"exit node {hop}" if hop == was else f"exit node {was} -> {hop}"), "info"
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         def guarded(stop: threading.Event) -> None:
@@ -464,6 +534,11 @@ class Node:
             attempt("closing the metrics listener", server.shutdown)
             attempt("closing the metrics listener", server.server_close)
             self._metrics_server = None
+        with self._follow_lock:
+            problems += self._exit_routing.run()
+            for undo in self._accepted.values():
+                problems += undo.run()
+            self._accepted.clear()
         problems += self._routing.run()  # rules and routes name the device: before it goes
         if self._configured:
             attempt("removing the route and address", lambda: problems.extend(netconf.deconfigure(

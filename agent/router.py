@@ -88,7 +88,9 @@ class RouterSettings:
     """Prefixes this node carries for its peers: --advertise-routes, and both default routes for an exit node."""
     accept_routes: bool = False
     """Route to the prefixes peers carry (their LANs); an exit node's default routes need exit_node."""
-    exit_node: ipaddress.IPv6Address | None = None
+    exit_node: ipaddress.IPv6Address | str | None = None
+    """The peer to send everything through: its address, or its name in the peers file (a reload that
+    moves the name moves the exit node)."""
 
     @property
     def own4(self) -> ipaddress.IPv4Address:
@@ -110,6 +112,8 @@ class Table:
     """Per peer, the prefixes it may send from; empty when there is no peers file."""
     routes: tuple[tuple[ip.Network, ipaddress.IPv6Address], ...]
     """Every route to a peer, for people (the dashboard)."""
+    exit: ipaddress.IPv6Address | None = None
+    """The exit node in use: the peer the default routes go to, or None."""
 
 
 class Router:
@@ -137,6 +141,11 @@ class Router:
             # Checked now, not at the first packet: settings that contradict the peers file stop the start.
             self._source = peers()
             self._table = self._build(self._source)
+            if settings.exit_node is not None and self._table.exit is None:
+                listed = "it" if isinstance(settings.exit_node, ipaddress.IPv6Address) \
+                    else f'a peer with name = "{settings.exit_node}"'
+                raise RouteError(f"--exit-node {settings.exit_node}: the peers file must list {listed} with "
+                                 f'routes = ["0.0.0.0/0", "::/0"], the addresses an exit node sends from')
 
     @classmethod
     def unsealed(cls, address: ipaddress.IPv6Address, network: ipaddress.IPv6Network) -> Router:
@@ -164,16 +173,12 @@ class Router:
         hops: list[tuple[ip.Network, Route]] = [(settings.network, Route(network, _ITSELF))]
         allowed: dict[ipaddress.IPv6Address, Prefixes[bool]] = {}
         routes: list[tuple[ip.Network, ipaddress.IPv6Address]] = []
+        exit_hop = None
         if source is None:
             hops.append((ip.IPV4_NETWORK, Route(space4, _DERIVED)))
         else:
             peers = source.routing()
-            if settings.exit_node is not None:
-                exit_peer = peers.get(settings.exit_node)
-                if exit_peer is None or not set(ip.DEFAULT_ROUTES) <= set(exit_peer.routes):
-                    raise RouteError(
-                        f"--exit-node {settings.exit_node}: the peers file must list it with "
-                        f'routes = ["0.0.0.0/0", "::/0"], the addresses an exit node sends from')
+            exit_hop = _exit_of(settings.exit_node, peers)
             for peer in peers.values():
                 own = [ipaddress.ip_network(peer.address), ipaddress.ip_network(peer.address4)]
                 allowed[peer.address] = Prefixes((prefix, True) for prefix in (*own, *peer.routes))
@@ -184,10 +189,10 @@ class Router:
                 routes.append((own[1], peer.address))
                 for prefix in peer.routes:
                     default = prefix in ip.DEFAULT_ROUTES
-                    if (peer.address == settings.exit_node) if default else settings.accept_routes:
+                    if (peer.address == exit_hop) if default else settings.accept_routes:
                         hops.append((prefix, Route(str(prefix), peer.address)))
                         routes.append((prefix, peer.address))
-        return Table(Prefixes(hops), allowed, tuple(routes))
+        return Table(Prefixes(hops), allowed, tuple(routes), exit_hop)
 
     def route(self, destination: ip.Address) -> Route | None:
         """The route of a packet for destination (the node whose inbox it goes to), or None."""
@@ -243,3 +248,24 @@ class Router:
     def routes(self) -> tuple[tuple[ip.Network, ipaddress.IPv6Address], ...]:
         """Every prefix routed to a peer, and that peer: for the dashboard."""
         return self.table().routes
+
+    def exit_hop(self) -> ipaddress.IPv6Address | None:
+        """The exit node the current peers file gives --exit-node, or None (none asked, or it is gone)."""
+        return self.table().exit
+
+
+def _exit_of(chosen: ipaddress.IPv6Address | str | None,
+             peers: Mapping[ipaddress.IPv6Address, PeerRoutes]) -> ipaddress.IPv6Address | None:
+    """The peer --exit-node names (by address or by name) if it carries both default routes, else None."""
+    if chosen is None:
+        return None
+    if isinstance(chosen, ipaddress.IPv6Address):
+        found = [peers[chosen]] if chosen in peers else []
+    else:
+        found = [peer for peer in peers.values() if peer.name == chosen]
+        if len(found) > 1:
+            raise RouteError(f"--exit-node {chosen}: {len(found)} peers have this name in the peers file "
+                             f"({', '.join(str(peer.address) for peer in found)}): give each its own")
+    if found and set(ip.DEFAULT_ROUTES) <= set(found[0].routes):
+        return found[0].address
+    return None

@@ -58,6 +58,24 @@ def policy(namespace: str) -> str:
     return shown
 
 
+def kernel_state(namespace: str) -> str:
+    """Every policy rule and every route of both families, less those of the device itself (its addresses'
+    and network's, which live as long as it does): what using an exit node may change, and must give back."""
+    shown = []
+    for family in ("-4", "-6"):
+        shown += run_in(namespace, "ip", family, "rule").stdout.splitlines()
+        shown += [line for line in run_in(namespace, "ip", family, "route", "show", "table", "all").stdout.splitlines()
+                  if "hoshino0" not in line or f"table {gateway.MARK}" in line]
+    return "\n".join(shown)
+
+
+def reloaded(lab: Lab, process, count: int) -> bool:
+    """Wait until the agent has told its count-th reload of the peers file (in the line it prints when the
+    reload is done, not in a log line before it)."""
+    return wait_until(lambda: sum(line.startswith("hoshino-agent: peers file reloaded")
+                                  for line in lab.agent_log(process).splitlines()) >= count, 20)
+
+
 def fetch(namespace: str, url: str, into: Path) -> tuple[str, float]:
     """curl url from the namespace into a file; its sha256 and the bytes per second curl measured."""
     # No deadline for the whole: the shared machine sets the pace. curl gives up only on a stall (a minute
@@ -175,3 +193,59 @@ def test_an_agent_inside_the_private_namespace_keeps_its_s3_traffic_off_the_tunn
         for relay in relays:
             relay.close()
         s3.close()
+
+
+def test_sighup_follows_the_peers_file_off_the_exit_node_to_another_and_back(
+        lab: Lab, internet: Internet, tmp_path: Path):
+    """--exit-node by name: a reload that leaves no such exit node removes the default routes and rules
+    exactly; one that gives the name to another peer moves the traffic there; one that brings it back
+    puts them back once."""
+    private_ns = lab.namespaces["peer"].name
+    other = lab.network.network_address + 0xF  # an exit node that never runs: what is sent to it waits in its inbox
+    keys = RoutingKeys(tmp_path, {"exit": lab.address("local"), "private": lab.address("peer"), "other": other})
+    defaults = ["0.0.0.0/0", "::/0"]
+    keys.write_peers("exit", {"private": []})
+    keys.write_peers("private", {"exit": defaults})
+    before = kernel_state(private_ns)
+    lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node")
+    private = lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", "exit")
+    small = hashlib.sha256(FILE[:SMALL]).hexdigest()
+    assert fetch(private_ns, internet.url(4, "/small"), tmp_path / "one")[0] == small
+    using = kernel_state(private_ns)
+    assert f"default dev hoshino0 table {gateway.MARK}" in using
+
+    # The exit node stays a peer but carries no default route any more: --exit-node exit no longer applies.
+    keys.write_peers("private", {"exit": []})
+    private.send_signal(signal.SIGHUP)
+    assert reloaded(lab, private, 1), lab.agent_log(private)
+    assert "is no longer in the peers file with routes" in lab.agent_log(private)
+    assert kernel_state(private_ns) == before
+    assert "unreachable" in run_in(private_ns, "ip", "route", "get", SERVER4).stderr  # no way out: none is left
+    refused = run_in(private_ns, "curl", "-sS", "-o", "/dev/null", internet.url(4, "/small"), timeout=60)
+    assert refused.returncode == 7, refused.stderr  # fails at once
+
+    # The name moves to another peer: the routes come back, and the internet's traffic goes to that peer.
+    keys.write_peers("private", {"exit": defaults, "other": defaults}, names={"exit": "old", "other": "exit"})
+    private.send_signal(signal.SIGHUP)
+    assert reloaded(lab, private, 2), lab.agent_log(private)
+    assert kernel_state(private_ns) == using
+    inbox = wire.inbox("", other)
+    s3 = lab.server.client()
+    run_in(private_ns, "ping", "-4", "-n", "-c", "1", "-W", "1", SERVER4, timeout=30)
+    assert wait_until(lambda: s3.list_objects_v2(Bucket=lab.bucket, Prefix=inbox).get("KeyCount", 0) > 0, 20)
+
+    # And back to the real exit node: the same routes and rules, once, and the fetch goes through again.
+    keys.write_peers("private", {"exit": defaults, "other": defaults}, names={"other": "old"})
+    private.send_signal(signal.SIGHUP)
+    assert reloaded(lab, private, 3), lab.agent_log(private)
+    assert kernel_state(private_ns) == using
+    assert fetch(private_ns, internet.url(6, "/small"), tmp_path / "two")[0] == small
+    assert internet.clients[-1] == UPLINK6
+
+    # The exit peer struck off the file: everything as before.
+    keys.write_peers("private", {"other": []})
+    private.send_signal(signal.SIGHUP)
+    assert reloaded(lab, private, 4), lab.agent_log(private)
+    assert kernel_state(private_ns) == before
+    stop(lab, private)
+    assert kernel_state(private_ns) == before

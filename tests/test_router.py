@@ -144,9 +144,46 @@ def test_a_peer_on_this_node_s_ipv4_address_is_refused():
 def test_a_reload_that_cannot_be_routed_keeps_the_old_table():
     tables = [parse_peers(PEERS)]
     exit_router = Router(RouterSettings(A, NETWORK, exit_node=EXIT), lambda: tables[-1])
-    tables.append(parse_peers(f'[peers]\n"{B}" = "{KEY1}"\n'))
+    tables.append(parse_peers(f'[peers."{B}"]\nkeys = ["{KEY1}"]\naddress4 = "{A4}"\n'))
     assert exit_router.next_hop(INTERNET4) == EXIT
-    assert "--exit-node" in exit_router.problem
+    assert "has this node's IPv4 address" in exit_router.problem
+
+
+def test_a_reload_without_the_exit_node_drops_the_default_routes_and_one_with_it_brings_them_back():
+    tables = [parse_peers(PEERS)]
+    exit_router = Router(RouterSettings(A, NETWORK, exit_node=EXIT), lambda: tables[-1])
+    assert exit_router.exit_hop() == EXIT
+    tables.append(parse_peers(f'[peers]\n"{B}" = "{KEY1}"\n'))  # the exit peer removed
+    assert (exit_router.next_hop(INTERNET4), exit_router.next_hop(INTERNET6), exit_router.exit_hop()) == (
+        None, None, None)
+    assert exit_router.problem == ""
+    assert exit_router.next_hop(B) == B
+    tables.append(parse_peers(f'[peers]\n"{EXIT}" = "{KEY3}"\n'))  # listed, but carrying no default route
+    assert exit_router.exit_hop() is None
+    tables.append(parse_peers(PEERS))
+    assert exit_router.exit_hop() == exit_router.next_hop(INTERNET6) == EXIT
+
+
+def test_an_exit_node_named_in_the_peers_file_moves_with_its_name():
+    def exits(named: ipaddress.IPv6Address) -> str:
+        return "".join(f'[peers."{address}"]\nkeys = ["{key}"]\nroutes = ["0.0.0.0/0", "::/0"]\n'
+                       f'{"name = " + chr(34) + "exit" + chr(34) if address == named else ""}\n'
+                       for address, key in ((C, KEY2), (EXIT, KEY3)))
+
+    tables = [parse_peers(exits(EXIT))]
+    exit_router = Router(RouterSettings(A, NETWORK, exit_node="exit"), lambda: tables[-1])
+    assert exit_router.next_hop(INTERNET4) == EXIT
+    tables.append(parse_peers(exits(C)))
+    assert exit_router.next_hop(INTERNET4) == exit_router.next_hop(INTERNET6) == exit_router.exit_hop() == C
+    assert exit_router.label_in(INTERNET4, A4) == "0.0.0.0/0"
+    with pytest.raises(RouteError, match='must list a peer with name = "elsewhere" with routes'):
+        Router(RouterSettings(A, NETWORK, exit_node="elsewhere"), lambda: tables[-1])
+    twice = exits(C).replace('routes = ["0.0.0.0/0", "::/0"]\n\n', 'routes = ["0.0.0.0/0", "::/0"]\nname = "exit"\n')
+    with pytest.raises(RouteError, match=r"--exit-node exit: 2 peers have this name"):
+        Router(RouterSettings(A, NETWORK, exit_node="exit"), lambda: parse_peers(twice))
+    tables.append(parse_peers(twice))  # on a reload: the old table stays, and says why
+    assert exit_router.next_hop(INTERNET4) == C
+    assert "2 peers have this name" in exit_router.problem
 
 
 def test_routes_are_labelled_by_prefix_for_the_counters():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.lab import Lab, Namespace, run_in
+from agent.lab import Lab, Namespace, run_in, wait_until
 from agent.lab.links import address, default_route, veth
 from agent.lab.peers_files import RoutingKeys
 from agent.lab.traffic import fetch_metrics
@@ -58,6 +58,18 @@ def test_a_lan_behind_a_node_is_reached_by_a_node_that_accepts_routes(lab: Lab, 
         routes = [line for line in page.splitlines() if line.startswith("hoshino_route_packets_total")]
         assert f'hoshino_route_packets_total{{direction="out",route="{LAN}"}} 5.0' in routes, routes
         assert f'hoshino_route_packets_total{{direction="in",route="{LAN}"}} 5.0' in routes, routes
+
+        # SIGHUP: the peers file no longer gives the router the LAN, then gives it again; the route follows.
+        keys.write_peers("client", {"router": []})
+        accepting.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: f"route {LAN} removed" in lab.agent_log(accepting), 20), lab.agent_log(accepting)
+        assert LAN not in run_in(client_ns, "ip", "-4", "route").stdout
+        keys.write_peers("client", {"router": [LAN]})
+        accepting.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: f"route {LAN} added" in lab.agent_log(accepting), 20), lab.agent_log(accepting)
+        assert f"{LAN} dev hoshino0" in run_in(client_ns, "ip", "-4", "route").stdout
+        result = run_in(client_ns, "ping", "-4", "-n", "-c", "1", "-W", "5", HOST, timeout=60)
+        assert result.returncode == 0, result.stdout
 
         stop(lab, accepting)
         assert LAN not in run_in(client_ns, "ip", "-4", "route").stdout

@@ -16,10 +16,12 @@ class RoutingKeys:
         self.addresses = addresses
         self.public = {name: encode_public_key(generate_key_file(directory / f"{name}.key")) for name in addresses}
 
-    def write_peers(self, name: str, peers: dict[str, list[str]]) -> None:
-        """name's peers file: each peer by name, with the routes it carries."""
+    def write_peers(self, name: str, peers: dict[str, list[str]], names: dict[str, str] | None = None) -> None:
+        """name's peers file: each peer by name (or the one `names` gives it), with the routes it carries."""
+        names = names or {}
         tables = [f'[peers."{self.addresses[peer]}"]\nkeys = ["{self.public[peer]}"]\n'
-                  f'routes = [{", ".join(f"{chr(34)}{route}{chr(34)}" for route in routes)}]\nname = "{peer}"\n'
+                  f'routes = [{", ".join(f"{chr(34)}{route}{chr(34)}" for route in routes)}]\n'
+                  f'name = "{names.get(peer, peer)}"\n'
                   for peer, routes in peers.items()]
         (self.directory / f"{name}.toml").write_text("[peers]\n" + "\n".join(tables))
 
