@@ -82,7 +82,8 @@ def as_list(value: str | list[str]) -> list[str]:
 # The bucket.
 
 def test_every_tf_file_parses_and_declares_the_module():
-    assert {path.name for path in TERRAFORM.glob("*.tf")} >= {"bucket.tf", "doorbell.tf", "nodes.tf", "variables.tf"}
+    assert {path.name for path in TERRAFORM.glob("*.tf")} >= {"bucket.tf", "doorbell.tf", "nodes.tf", "variables.tf",
+                                                            "exit_node.tf"}
     assert set(MODULE) >= {"terraform", "variable", "resource", "data", "output", "locals"}
     aws = MODULE["terraform"][0]["required_providers"][0]["aws"]
     assert aws["source"] == "hashicorp/aws"
@@ -140,7 +141,7 @@ def test_one_doorbell_queue_per_node_short_lived_long_polled_encrypted():
 
 def hcl_queue_name_prefix(key_prefix: str) -> str:
     """doorbell.tf's queue_name_prefix, its regular expressions applied in the order they are written."""
-    expression = block("locals")["queue_name_prefix"]
+    expression = block("locals", "queue_name_prefix")
     match = re.fullmatch(
         r'\$\{var\.key_prefix == "" \? "hoshino-" : "hoshino-\$\{replace\(replace\(var\.key_prefix, '
         r'"/(?P<trim>.+?)/", ""\), "/(?P<unsafe>.+?)/", "_"\)\}-"\}',
@@ -156,7 +157,7 @@ def hcl_queue_name_prefix(key_prefix: str) -> str:
 @pytest.mark.parametrize("key_prefix", ["", "net1/", "net1", "a.b/c//", "(x)!'/y-z_"])
 def test_terraform_and_python_name_queues_alike(key_prefix):
     assert hcl_queue_name_prefix(key_prefix) == node_policy.queue_name_prefix(key_prefix)
-    assert block("locals")["queue_names"] == (
+    assert block("locals", "queue_names") == (
         '${{for name, address in var.nodes : name => "${local.queue_name_prefix}${replace(address, ":", "-")}"}}'
     )
 
@@ -248,6 +249,34 @@ def test_outputs_keep_the_secrets_sensitive():
     assert credentials["sensitive"] is True
     assert "aws_iam_access_key.node" in credentials["value"]
     assert block("output", "bucket")["value"] == "${aws_s3_bucket.hoshino.bucket}"
+
+
+# Replace a NAT gateway: the S3 gateway endpoint and the exit node's security group.
+
+def test_the_private_subnets_reach_s3_through_a_gateway_endpoint():
+    endpoint = block("resource", "aws_vpc_endpoint", "s3")
+    assert endpoint["vpc_endpoint_type"] == "Gateway"  # free, unlike an interface endpoint
+    assert endpoint["service_name"] == "com.amazonaws.${data.aws_region.current.region}.s3"
+    assert endpoint["route_table_ids"] == "${var.private_route_table_ids}"
+    assert block("variable", "vpc_id")["default"] is None  # nothing of it is made unless asked for
+
+
+def test_the_exit_node_takes_nothing_in_and_sends_out_only_named_ports():
+    group = block("resource", "aws_security_group", "exit_node")
+    assert "ingress" not in group and "egress" not in group  # rules of their own, below, and none inbound
+    assert "aws_vpc_security_group_ingress_rule" not in {kind for entry in MODULE["resource"] for kind in entry}
+    rules = resources_of_type("aws_vpc_security_group_egress_rule")
+    assert set(rules) == {"exit_node_s3", "exit_node_ipv4", "exit_node_ipv6"}
+    for name, rule in rules.items():
+        assert rule["from_port"] == rule["to_port"], name  # one port each, never a range nor every protocol
+        assert rule["ip_protocol"] != "-1", name
+    assert rules["exit_node_s3"]["prefix_list_id"] == "${aws_vpc_endpoint.s3[each.key].prefix_list_id}"
+    assert (rules["exit_node_ipv4"]["cidr_ipv4"], rules["exit_node_ipv6"]["cidr_ipv6"]) == ("0.0.0.0/0", "::/0")
+    egress = block("variable", "exit_node_egress")
+    assert egress["default"] == {"https": {"protocol": "tcp", "port": 443}, "http": {"protocol": "tcp", "port": 80}}
+    assert 'contains(["tcp", "udp"], rule.protocol)' in egress["validation"][0]["condition"]
+    for output in ("exit_node_security_group_id", "s3_gateway_endpoint_id", "s3_prefix_list_id"):
+        assert block("output", output)["value"].startswith("${try("), output
 
 
 # The rendered policy: what a node may do.
@@ -405,5 +434,9 @@ def test_checkov_finds_nothing_unexplained():
     passed = {check["check_id"] for check in results["passed_checks"]}
     # The checks this module is built to pass, by name: public access, encryption, lifecycle, SQS.
     assert passed >= {"CKV2_AWS_6", "CKV_AWS_19", "CKV2_AWS_61", "CKV_AWS_300", "CKV_AWS_27", "CKV2_AWS_65"}
+    # The exit node's group: described, no SSH, RDP or HTTP in, no egress to every port.
+    exit_node = {check["check_id"] for check in results["passed_checks"]
+                 if check["resource"] == "aws_security_group.exit_node"}
+    assert exit_node >= {"CKV_AWS_23", "CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260", "CKV_AWS_382"}
     print(f"checkov {report['summary']['checkov_version']}: {len(passed)} passed, 0 failed, "
           f"{len(skipped)} skipped with reasons: {', '.join(sorted(skipped))}")

@@ -43,3 +43,36 @@ variable "key_prefix" {
     error_message = "The key prefix must end in / (e.g. net1/), as hoshino-agent uses it: without it, net1* would also grant net10's objects."
   }
 }
+
+# Replace a NAT gateway (exit_node.tf): all three stay unused while vpc_id is null.
+
+variable "vpc_id" {
+  description = "The VPC whose private subnets reach the internet through a Hoshino exit node instead of a NAT gateway (default: none, and exit_node.tf makes nothing)."
+  type        = string
+  default     = null
+}
+
+variable "private_route_table_ids" {
+  description = "The route tables of the private subnets: the S3 gateway endpoint adds its route to each. Add the exit node's subnet's table too, to keep its own S3 traffic off the internet gateway."
+  type        = list(string)
+  default     = []
+}
+
+variable "exit_node_egress" {
+  description = "What the exit node may reach for its peers, by name: a protocol (tcp or udp) and a port, each allowed to anywhere over IPv4 and IPv6. HTTPS also carries the exit node's SQS doorbell. The VPC's resolver is not filtered by security groups."
+  type = map(object({
+    protocol = string
+    port     = number
+  }))
+  default = {
+    https = { protocol = "tcp", port = 443 }
+    http  = { protocol = "tcp", port = 80 }
+  }
+
+  validation {
+    condition = alltrue([
+      for rule in values(var.exit_node_egress) : contains(["tcp", "udp"], rule.protocol) && rule.port >= 1 && rule.port <= 65535 && floor(rule.port) == rule.port
+    ])
+    error_message = "Each rule is a protocol, tcp or udp, and one port from 1 to 65535: name each port the private nodes need rather than opening every one."
+  }
+}
