@@ -1,4 +1,4 @@
-"""The one packet decoder: an IPv6 packet layer by layer, each field located by byte offset.
+"""The one packet decoder: an IPv6 or IPv4 packet layer by layer, each field located by byte offset.
 
 The inspector's tree and hex view, the packet table's one-line summaries and the agent's packet
 events all come from here. Its cost is linear in the packet's size, whatever the bytes say.
@@ -13,11 +13,17 @@ from typing import NamedTuple
 
 import dpkt
 
-from agent.ip import IPV6_FIXED, IPV6_HEADER, version
+from agent.ip import IPV4_FIXED, IPV4_MIN_HEADER, IPV6_FIXED, IPV6_HEADER, ipv4_checksum, version
 
 _PROTOCOLS = {
     0: "Hop-by-Hop Options", 6: "TCP", 17: "UDP", 43: "Routing", 44: "Fragment", 50: "ESP", 51: "AH",
     58: "ICMPv6", 59: "No Next Header", 60: "Destination Options",
+}
+_PROTOCOLS4 = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 51: "AH"}
+"""IPv4's protocol numbers: its own ICMP (1), not ICMPv6 (58)."""
+_ICMP4_TYPES = {
+    0: "echo-reply", 3: "destination-unreachable", 4: "source-quench", 5: "redirect", 8: "echo-request",
+    11: "time-exceeded", 12: "parameter-problem", 13: "timestamp", 14: "timestamp-reply",
 }
 _ICMP6_TYPES = {
     1: "destination-unreachable", 2: "packet-too-big", 3: "time-exceeded", 4: "parameter-problem",
@@ -33,7 +39,7 @@ _EXTENSIONS = {0, 43, 44, 51, 60}
 """Extension headers decoded in a chain (ESP, 50, hides what follows it)."""
 MAX_EXTENSIONS = 16
 """More extension headers than any real packet carries: the rest is shown undecoded."""
-UPPER_LAYERS = ("ICMPv6", "TCP", "UDP")
+UPPER_LAYERS = ("ICMPv6", "ICMP", "TCP", "UDP")
 
 
 class _Fixed(NamedTuple):
@@ -84,7 +90,9 @@ class Dissection:
     layers: tuple[Layer, ...]
     problems: tuple[str, ...] = ()
     next_header: int = -1
-    """The protocol number after the last extension header; -1 when the packet is not IPv6."""
+    """IPv6's protocol number after the last extension header, or IPv4's protocol; -1 when the packet is neither."""
+    version: int = 0
+    """6 or 4 for a packet decoded as IPv6 or IPv4; 0 for anything else."""
 
     def layer(self, name: str) -> Layer:
         """The first layer called name; KeyError if there is none."""
@@ -95,17 +103,15 @@ class Dissection:
 
     @property
     def is_ipv6(self) -> bool:
-        return self.next_header >= 0
+        return self.version == 6
 
     @property
     def protocol(self) -> str:
-        """The upper layer's name ('ICMPv6', 'TCP', 'UDP', 'proto-253'), 'IPv4' or 'other'."""
+        """The upper layer's name ('ICMPv6', 'ICMP', 'TCP', 'UDP', 'proto-253'), or 'other'."""
         for item in self.layers:
             if item.name in UPPER_LAYERS:
                 return item.name
-        if self.is_ipv6:
-            return f"proto-{self.next_header}"
-        return "IPv4" if version(self.packet) == 4 else "other"
+        return f"proto-{self.next_header}" if self.version else "other"
 
     @property
     def summary(self) -> str:
@@ -113,10 +119,12 @@ class Dissection:
         for item in self.layers:
             if item.name in UPPER_LAYERS:
                 return f"{item.name} {item.summary}"
-        if self.is_ipv6:
+        if self.version == 6:
             return f"IPv6 next-header={self.next_header} len={self.layers[0].field('Payload length').text}"
-        if self.protocol == "IPv4":
-            return f"IPv4 packet, {len(self.packet)} bytes"
+        if self.version == 4:
+            fragment = int(self.layers[0].field("Fragment offset").value)
+            where = f", fragment at {fragment * 8}" if fragment else ""
+            return f"IPv4 protocol={self.next_header} len={self.layers[0].field('Total length').text}{where}"
         return f"{len(self.packet)} bytes: {self.packet[:8].hex()}"
 
     @property
@@ -147,13 +155,15 @@ def protocol_name(number: int) -> str:
 
 
 def dissect(packet: bytes, checksums: bool = True) -> Dissection:
-    """Decode an IPv6 packet layer by layer; never raises on malformed input.
+    """Decode an IPv6 or IPv4 packet layer by layer; never raises on malformed input.
 
-    checksums=False skips verifying the upper layer's checksum (a summary does not need it).
+    checksums=False skips verifying the checksums (a summary does not need them).
     """
     problems: list[str] = []
+    if version(packet) == 4 and len(packet) >= IPV4_MIN_HEADER and packet[0] & 0x0F >= 5:
+        return _dissect_ipv4(packet, checksums)
     if len(packet) < IPV6_HEADER or version(packet) != 6:
-        problems.append(f"not an IPv6 packet ({len(packet)} bytes, version {version(packet) if packet else '-'})")
+        problems.append(f"not an IP packet ({len(packet)} bytes, version {version(packet) if packet else '-'})")
         return Dissection(packet, (_data_layer("Data", packet, 0, len(packet)),), tuple(problems))
     ip = _Fixed(*IPV6_FIXED.unpack_from(packet))
     layers = [_ipv6_layer(packet, ip)]
@@ -175,11 +185,57 @@ def dissect(packet: bytes, checksums: bool = True) -> Dissection:
         layers.append(layer)
         offset += layer.length
         next_header = following
-    upper = _upper_layers(packet, ip, offset, end, next_header, fragmented, problems, checksums)
-    layers.extend(upper)
+    pseudo = ip.src + ip.dst + struct.pack("!I3xB", end - offset, next_header)  # RFC 8200 8.1
+    layers.extend(_upper_layers(packet, pseudo, offset, end, next_header, fragmented, problems, checksums))
     if end < len(packet):
         layers.append(_data_layer("Trailer", packet, end, len(packet)))
-    return Dissection(packet, tuple(layers), tuple(problems), next_header)
+    return Dissection(packet, tuple(layers), tuple(problems), next_header, 6)
+
+
+def _dissect_ipv4(packet: bytes, checksums: bool) -> Dissection:
+    """An IPv4 packet: its header (options shown undecoded), then ICMP, TCP or UDP as for IPv6."""
+    problems: list[str] = []
+    first, tos, total, ident, flags_offset, ttl, protocol, checksum, src, dst = IPV4_FIXED.unpack_from(packet)
+    header = min((first & 0x0F) * 4, len(packet))
+    b = _Builder("IPv4", 0)
+    source, destination = ipaddress.IPv4Address(src), ipaddress.IPv4Address(dst)
+    b.add("Version", 4, 0, 1)
+    b.add("Header length", header, 0, 1, f"{(first & 0x0F) * 4} bytes ({first & 0x0F})")
+    b.add("Type of service", tos, 1, 1, f"0x{tos:02x} (DSCP {tos >> 2}, ECN {tos & 3})")
+    b.add("Total length", total, 2, 2)
+    b.add("Identification", ident, 4, 2, f"0x{ident:04x}")
+    names = [name for bit, name in ((0x4000, "DF"), (0x2000, "MF")) if flags_offset & bit]
+    b.add("Flags", flags_offset >> 13, 6, 1, f"0x{flags_offset >> 13:x} [{','.join(names)}]")
+    fragment = flags_offset & 0x1FFF
+    b.add("Fragment offset", fragment, 6, 2, f"{fragment} ({fragment * 8} bytes)")
+    b.add("TTL", ttl, 8, 1)
+    b.add("Protocol", protocol, 9, 1, f"{protocol} ({_PROTOCOLS4.get(protocol, 'protocol ' + str(protocol))})")
+    right = ipv4_checksum(packet[:header]) == 0
+    b.add("Header checksum", checksum, 10, 2, f"0x{checksum:04x}" + ("" if right or not checksums else " (wrong)"))
+    b.add("Source", source.compressed, 12, 4)
+    b.add("Destination", destination.compressed, 16, 4)
+    if header > IPV4_MIN_HEADER:
+        options = packet[IPV4_MIN_HEADER:header]
+        b.add("Options", options, IPV4_MIN_HEADER, len(options), _short_hex(options))
+    if (first & 0x0F) * 4 > len(packet):
+        problems.append(f"header length says {(first & 0x0F) * 4} bytes, packet carries {len(packet)}")
+    if checksums and not right:
+        problems.append("IPv4 header checksum is wrong")
+    layers = [b.done(f"{source} -> {destination}, TTL {ttl}", header)]
+    end = min(len(packet), total) if total >= header else len(packet)
+    if total > len(packet):
+        problems.append(f"total length says {total} bytes, packet carries {len(packet)}")
+    elif total < header:
+        problems.append(f"total length {total} is shorter than the header ({header} bytes)")
+    # ICMP's checksum covers its message only; TCP's and UDP's a pseudo-header too (RFC 793, 768).
+    pseudo = b"" if protocol == 1 else src + dst + struct.pack("!xBH", protocol, end - header)
+    fragmented = fragment > 0 or bool(flags_offset & 0x2000)
+    if protocol == 17 and end - header >= 8 and packet[header + 6:header + 8] == b"\0\0":
+        checksums = False  # a UDP checksum of zero over IPv4 means none was computed (RFC 768)
+    layers.extend(_upper_layers(packet, pseudo, header, end, protocol, fragmented, problems, checksums, version=4))
+    if end < len(packet):
+        layers.append(_data_layer("Trailer", packet, end, len(packet)))
+    return Dissection(packet, tuple(layers), tuple(problems), protocol, 4)
 
 
 def _ipv6_layer(packet: bytes, ip: _Fixed) -> Layer:
@@ -266,24 +322,27 @@ def _options(b: _Builder, packet: bytes, start: int, end: int) -> list[str]:
     return found
 
 
-def _upper_layers(packet: bytes, ip: _Fixed, offset: int, end: int, kind: int,
-                  fragmented: bool, problems: list[str], checksums: bool) -> list[Layer]:
-    body = packet[offset:end]
-    if kind == 59 or offset >= end:
+def _upper_layers(packet: bytes, pseudo: bytes, offset: int, end: int, kind: int,
+                  fragmented: bool, problems: list[str], checksums: bool, version: int = 6) -> list[Layer]:
+    """ICMPv6 (or IPv4's ICMP), TCP or UDP from offset to end; pseudo: the pseudo-header its checksum covers."""
+    if (kind == 59 and version == 6) or offset >= end:
         return []
     if fragmented:
         return [_data_layer("Fragment data", packet, offset, end)]
-    decoders = {58: _icmp6_layer, 6: _tcp_layer, 17: _udp_layer}
+    decoders = {58: _icmp6_layer, 6: _tcp_layer, 17: _udp_layer} if version == 6 else \
+        {1: _icmp4_layer, 6: _tcp_layer, 17: _udp_layer}
+    names = _PROTOCOLS if version == 6 else _PROTOCOLS4
+    name = names.get(kind, f"protocol {kind}")
     decoder = decoders.get(kind)
     if decoder is None:
-        return [_data_layer(protocol_name(kind) if kind in _PROTOCOLS else "Data", packet, offset, end)]
+        return [_data_layer(name if kind in names else "Data", packet, offset, end)]
     try:
         layers = decoder(packet, offset, end)
     except (dpkt.UnpackError, struct.error, IndexError) as error:
-        problems.append(f"{protocol_name(kind)} header truncated ({error})")
+        problems.append(f"{name} header truncated ({error})")
         return [_data_layer("Undecoded", packet, offset, end)]
-    if checksums and not _checksum_ok(ip.src, ip.dst, kind, body):
-        problems.append(f"{protocol_name(kind)} checksum is wrong")
+    if checksums and not _checksum_ok(pseudo, packet[offset:end]):
+        problems.append(f"{name} checksum is wrong")
     return layers
 
 
@@ -327,6 +386,39 @@ def _icmp6_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
     if offset + header < end:
         label = "Invoking packet" if kind in (1, 2, 3, 4) else "Data"
         layers.append(_data_layer(label, packet, offset + header, end))
+    return layers
+
+
+def _icmp4_layer(packet: bytes, offset: int, end: int) -> list[Layer]:
+    """IPv4's ICMP (RFC 792): echo's id and seq, fragmentation-needed's MTU (RFC 1191), else the rest as bytes."""
+    if end - offset < 8:
+        raise IndexError(f"ICMP needs 8 bytes, {end - offset} left")
+    kind, code = packet[offset], packet[offset + 1]
+    b = _Builder("ICMP", offset)
+    name = _ICMP4_TYPES.get(kind, f"type {kind}")
+    b.add("Type", kind, offset, 1, f"{kind} ({name})")
+    b.add("Code", code, offset + 1, 1)
+    _checksum_field(b, packet, offset + 2)
+    summary = name
+    if kind in (0, 8, 13, 14):
+        ident, seq = struct.unpack_from("!HH", packet, offset + 4)
+        b.add("Identifier", ident, offset + 4, 2)
+        b.add("Sequence", seq, offset + 6, 2)
+        summary = f"{name} id={ident} seq={seq}"
+    elif kind == 3 and code == 4:
+        (mtu,) = struct.unpack_from("!H", packet, offset + 6)
+        b.add("Unused", packet[offset + 4:offset + 6], offset + 4, 2, packet[offset + 4:offset + 6].hex())
+        b.add("Next-hop MTU", mtu, offset + 6, 2)
+        summary = f"{name} mtu={mtu}"
+    else:
+        rest = packet[offset + 4:offset + 8]
+        b.add("Rest of header", rest, offset + 4, 4, rest.hex())
+    if code and not (kind == 3 and code == 4):
+        summary += f" code={code}"
+    layers = [b.done(summary, 8)]
+    if offset + 8 < end:
+        label = "Invoking packet" if kind in (3, 4, 5, 11, 12) else "Data"
+        layers.append(_data_layer(label, packet, offset + 8, end))
     return layers
 
 
@@ -392,14 +484,15 @@ def _short_hex(data: bytes, limit: int = 16) -> str:
     return data[:limit].hex(" ") + (" ..." if len(data) > limit else "")
 
 
-def _checksum_ok(src: bytes, dst: bytes, kind: int, body: bytes) -> bool:
-    """Verify an upper-layer checksum over the IPv6 pseudo-header (RFC 8200 8.1).
+def _checksum_ok(pseudo: bytes, body: bytes) -> bool:
+    """Verify an upper-layer checksum over its pseudo-header (IPv6's, RFC 8200 8.1; IPv4's; none for ICMP).
 
     The ones' complement sum of 16-bit words is the bytes read as one big number modulo 0xFFFF
     (2**16 is 1 modulo 0xFFFF), so one C-speed modulo does the whole sum; it comes out as 0xFFFF,
-    that is 0 here, exactly when the checksum holds (the pseudo-header is never all zeros).
+    that is 0 here, exactly when the checksum holds (a pseudo-header is never all zeros; an ICMP
+    message, which has none, of zeros only, its checksum field included, would pass: none is sent).
     """
-    data = src + dst + struct.pack("!I3xB", len(body), kind) + body
+    data = pseudo + body
     if len(data) % 2:
         data += b"\0"
     return int.from_bytes(data, "big") % 0xFFFF == 0

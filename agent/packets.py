@@ -56,16 +56,9 @@ def seen(data: bytes, direction: Direction, key: str, verdict: Verdict, reason: 
 
     decoded = dissect(data, checksums=False)
     source = destination = ""
-    if decoded.is_ipv6:
-        ip6 = decoded.layers[0]
-        source, destination = str(ip6.field("Source").value), str(ip6.field("Destination").value)
-    else:
-        try:
-            header = parse_header(data)
-        except PacketError:
-            pass
-        else:
-            source, destination = str(header.source), str(header.destination)
+    if decoded.version:  # what the decoder could not read as IPv6 or IPv4 has no addresses to show
+        ip = decoded.layers[0]
+        source, destination = str(ip.field("Source").value), str(ip.field("Destination").value)
     return PacketSeen(
         time.time(), direction, source, destination, decoded.protocol, decoded.summary, len(data), key,
         verdict, reason, bytes(data[:SNAPLEN]),

@@ -139,6 +139,102 @@ def test_payload_length_beyond_packet_is_reported() -> None:
     assert any("payload length says 200" in problem for problem in decoded.problems)
 
 
+# IPv4: what a node sends to another's 100.64.0.0/10 address, or to the internet through an exit node.
+
+A4, B4 = ipaddress.IPv4Address("100.64.0.10"), ipaddress.IPv4Address("198.51.100.1")
+
+
+def ip4(upper: dpkt.Packet | bytes, proto: int, **fields: object) -> bytes:
+    """An IPv4 packet as dpkt builds it: its header checksum and its TCP or UDP checksum filled in by dpkt."""
+    return bytes(dpkt.ip.IP(src=A4.packed, dst=B4.packed, p=proto, ttl=63, id=0x1234, data=upper, **fields))
+
+
+def test_ipv4_echo_request_fields_and_their_bytes() -> None:
+    packet = ip4(dpkt.icmp.ICMP(type=8, data=dpkt.icmp.ICMP.Echo(id=7, seq=3, data=b"hoshino-ping")), 1, df=1)
+    decoded = dissect(packet)
+    assert decoded.names == ["IPv4", "ICMP", "Data"]
+    assert decoded.problems == ()
+    assert (decoded.version, decoded.protocol, decoded.summary) == (4, "ICMP", "ICMP echo-request id=7 seq=3")
+    ip = decoded.layer("IPv4")
+    assert ip.summary == f"{A4} -> {B4}, TTL 63"
+    assert [ip.field(name).text for name in ("Version", "Header length", "Total length", "Identification", "Flags",
+                                             "Fragment offset", "TTL", "Protocol")] == [
+        "4", "20 bytes (5)", str(len(packet)), "0x1234", "0x2 [DF]", "0 (0 bytes)", "63", "1 (ICMP)"]
+    for name, value in (("Source", A4), ("Destination", B4)):
+        found = ip.field(name)
+        assert found.value == str(value) and packet[found.offset:found.offset + found.length] == value.packed
+    icmp = decoded.layer("ICMP")
+    assert (icmp.offset, icmp.length) == (20, 8)
+    seq = icmp.field("Sequence")
+    assert struct.unpack("!H", packet[seq.offset:seq.offset + 2])[0] == 3
+    assert decoded.layer("Data").field("Data").value == b"hoshino-ping"
+    line = packets.seen(packet, "out", "", "sent")  # the packet table's line: the same decoder
+    assert (line.protocol, line.summary, line.source, line.destination) == (
+        "ICMP", "ICMP echo-request id=7 seq=3", str(A4), str(B4))
+    assert_offsets_within(decoded)
+
+
+def test_ipv4_tcp_syn_with_its_options_and_checksum() -> None:
+    syn = dpkt.tcp.TCP(sport=51234, dport=443, seq=1_000_000, flags=dpkt.tcp.TH_SYN, win=64240, off=7,
+                       opts=b"\x02\x04\x05\xb4\x01\x03\x03\x07")  # MSS 1460, NOP, window scale 7
+    decoded = dissect(ip4(syn, 6))
+    assert decoded.names == ["IPv4", "TCP"]
+    assert decoded.problems == ()  # dpkt's checksum over IPv4's pseudo-header holds
+    segment = decoded.layer("TCP")
+    assert segment.offset == 20
+    assert segment.field("Option MSS").text == "MSS 1460"
+    assert decoded.summary == "TCP 51234->443 [SYN] seq=1000000 ack=0 win=64240 len=0"
+    broken = bytearray(ip4(syn, 6))
+    broken[30] ^= 0x01  # a bit of the window
+    assert dissect(bytes(broken)).problems == ("TCP checksum is wrong",)
+
+
+def test_ipv4_udp_with_and_without_a_checksum() -> None:
+    datagram = dpkt.udp.UDP(sport=5353, dport=53, data=b"hoshino udp datagram")
+    datagram.ulen = 8 + len(datagram.data)
+    packet = ip4(datagram, 17)
+    decoded = dissect(packet)
+    assert (decoded.names, decoded.summary, decoded.problems) == (["IPv4", "UDP", "Payload"], "UDP 5353->53 len=20", ())
+    unsummed = bytearray(packet)
+    unsummed[26:28] = b"\0\0"  # zero: no checksum was computed, which IPv4 allows (RFC 768)
+    assert dissect(bytes(unsummed)).problems == ()
+    unsummed[30] ^= 0xFF
+    assert dissect(bytes(unsummed)).problems == ()
+
+
+def test_ipv4_fragmentation_needed_shows_the_next_hop_mtu() -> None:
+    invoking = ip4(dpkt.tcp.TCP(sport=1, dport=2), 6)[:28]
+    needed = dpkt.icmp.ICMP(type=3, code=4, data=b"\0\0\x05\xdc" + invoking)
+    decoded = dissect(ip4(needed, 1))
+    assert decoded.summary == "ICMP destination-unreachable mtu=1500"
+    assert decoded.layer("ICMP").field("Next-hop MTU").value == 1500
+    assert decoded.names == ["IPv4", "ICMP", "Invoking packet"]
+    assert decoded.problems == ()
+
+
+def test_ipv4_problems_are_reported_not_raised() -> None:
+    packet = bytearray(ip4(dpkt.icmp.ICMP(type=8, data=dpkt.icmp.ICMP.Echo(id=1, seq=1)), 1))
+    packet[8] = 1  # the TTL, under an unchanged header checksum
+    assert dissect(bytes(packet)).problems == ("IPv4 header checksum is wrong",)
+    assert "(wrong)" in dissect(bytes(packet)).layer("IPv4").field("Header checksum").text
+    packet[8] = 63
+    long = bytearray(packet)
+    long[2:4] = struct.pack("!H", 200)
+    assert any("total length says 200" in problem for problem in dissect(bytes(long)).problems)
+    later = dissect(ip4(b"x" * 16, 17, offset=185))  # a later fragment: no UDP header in it
+    assert later.names == ["IPv4", "Fragment data"]
+    assert later.summary == "IPv4 protocol=17 len=36, fragment at 1480"
+    assert later.protocol == "proto-17"
+    for cut in (19, 22, 27):
+        truncated = dissect(bytes(packet[:cut]))
+        assert truncated.problems
+        assert_offsets_within(truncated)
+    longer = bytes([0x46, 0]) + struct.pack("!H", len(packet) + 4) + bytes(packet[4:20]) + b"\x01\x01\x01\x00"
+    options = dissect(longer + bytes(packet[20:]), checksums=False)  # four bytes of options: NOP, NOP, NOP, EOL
+    assert options.layer("IPv4").field("Options").length == 4
+    assert (options.layer("ICMP").offset, options.problems) == (24, ())
+
+
 # The packet table's one-liner and the inspector's tree: one decoder, so for any packet they agree.
 
 FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
@@ -148,14 +244,18 @@ ICMP6_NAMES = {1: "destination-unreachable", 2: "packet-too-big", 128: "echo-req
 SOURCE, DESTINATION = ipaddress.IPv6Address(LOCAL), ipaddress.IPv6Address(PEER)
 
 
+ICMP4_NAMES = {0: "echo-reply", 3: "destination-unreachable", 8: "echo-request", 11: "time-exceeded"}
+
+
 @st.composite
 def generated_packets(draw: st.DrawFn) -> tuple[bytes, dict[str, object]]:
-    """A TCP, UDP or ICMPv6 packet built byte by byte (no decoder involved), perhaps behind a
-    hop-by-hop header, and what it holds."""
-    kind = draw(st.sampled_from(["TCP", "UDP", "ICMPv6"]))
+    """A TCP, UDP or ICMP packet of either family built byte by byte (no decoder involved), an IPv6 one
+    perhaps behind a hop-by-hop header, and what it holds."""
+    family = draw(st.sampled_from([6, 4]))
+    kind = draw(st.sampled_from(["TCP", "UDP", "ICMPv6" if family == 6 else "ICMP"]))
     payload = draw(st.binary(max_size=48))
     ports = (draw(st.integers(0, 65535)), draw(st.integers(0, 65535)))
-    truth: dict[str, object] = {"protocol": kind, "ports": ports}
+    truth: dict[str, object] = {"protocol": kind, "ports": ports, "family": family}
     if kind == "TCP":
         flags = draw(st.integers(0, 255))
         truth["flags"] = [name for bit, name in enumerate(FLAG_NAMES) if flags & (1 << bit)]
@@ -165,10 +265,14 @@ def generated_packets(draw: st.DrawFn) -> tuple[bytes, dict[str, object]]:
     elif kind == "UDP":
         upper, number = struct.pack("!HHHH", *ports, 8 + len(payload), 0) + payload, 17
     else:
-        icmp_type = draw(st.sampled_from(sorted(ICMP6_NAMES)))
-        truth["type"] = ICMP6_NAMES[icmp_type]
+        names = ICMP6_NAMES if family == 6 else ICMP4_NAMES
+        icmp_type = draw(st.sampled_from(sorted(names)))
+        truth["type"] = names[icmp_type]
         upper = struct.pack("!BBH", icmp_type, draw(st.integers(0, 255)), 0) + draw(st.binary(min_size=20, max_size=48))
-        number = 58
+        number = 58 if family == 6 else 1
+    if family == 4:
+        header = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(upper), 0, 0, 64, number, 0) + A4.packed + B4.packed
+        return header + upper, truth
     if draw(st.booleans()):  # hop-by-hop options: one PadN of four bytes
         upper, number = struct.pack("!BBBB4x", number, 0, 1, 4) + upper, 0
     header = struct.pack("!IHBB", 6 << 28, len(upper), number, 64) + SOURCE.packed + DESTINATION.packed
@@ -183,9 +287,9 @@ def test_the_one_line_summary_and_the_layer_tree_agree(generated: tuple[bytes, d
     tree = dissect(data)  # what the inspector and the detail screen show
     upper = tree.layer(str(truth["protocol"]))
     assert line.protocol == tree.protocol == truth["protocol"]
-    ip = tree.layer("IPv6")
+    ip = tree.layer(f"IPv{truth['family']}")
     assert (line.source, line.destination) == (ip.field("Source").value, ip.field("Destination").value) \
-        == (str(SOURCE), str(DESTINATION))
+        == ((str(SOURCE), str(DESTINATION)) if truth["family"] == 6 else (str(A4), str(B4)))
     if truth["protocol"] in ("TCP", "UDP"):
         ports = (upper.field("Source port").value, upper.field("Destination port").value)
         assert ports == truth["ports"]
@@ -194,6 +298,6 @@ def test_the_one_line_summary_and_the_layer_tree_agree(generated: tuple[bytes, d
         shown = line.summary.split("[", 1)[1].split("]", 1)[0]
         in_tree = upper.field("Flags").text.split("[", 1)[1].rstrip("]")
         assert shown == in_tree == ",".join(truth["flags"])  # type: ignore[arg-type]
-    if truth["protocol"] == "ICMPv6":
+    if truth["protocol"] in ("ICMPv6", "ICMP"):
         assert upper.field("Type").text.endswith(f"({truth['type']})")
-        assert line.summary.startswith(f"ICMPv6 {truth['type']}")
+        assert line.summary.startswith(f"{truth['protocol']} {truth['type']}")

@@ -53,7 +53,7 @@ def test_ipv4_header_is_read_and_its_node_found_from_the_derived_address():
     assert packets.ingress_verdict(header, ROUTER_B, 9000) == ""
     assert packets.ingress_verdict(header, ROUTER_A, 9000) == "not_routed_here"
     event = packets.seen(data, "out", "", "sent")
-    assert (event.protocol, event.source, event.destination) == ("IPv4", str(A4), str(B4))
+    assert (event.protocol, event.source, event.destination) == ("UDP", str(A4), str(B4))
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,8 @@ HISTORY = 2000
 """Packets kept for a new filter to search; the table shows at most MAX_ROWS of them."""
 
 # Wireshark's colouring rules, as foreground colours that read on a dark terminal.
-_PROTOCOL_STYLE = {"ICMPv6": Style(color="#f0a0ff"), "TCP": Style(color="#b0a8ff"), "UDP": Style(color="#80c8ff")}
+_PROTOCOL_STYLE = {"ICMPv6": Style(color="#f0a0ff"), "ICMP": Style(color="#f0a0ff"), "TCP": Style(color="#b0a8ff"),
+                   "UDP": Style(color="#80c8ff")}
 _VERDICT_STYLE = {"sent": Style(color="green"), "delivered": Style(color="green"), "ignored": Style(dim=True),
                   "dropped": Style(color="red", bold=True)}
 _PLAIN = Style()
