@@ -177,8 +177,27 @@ def become_exit_node(undo: Undo, namespace: str | None, interface: str, uplink_n
     return name
 
 
+def table_users(namespace: str | None) -> str:
+    """What already uses the exit node's routing table or mark in the namespace (routes, rules), or ''."""
+    found = []
+    for family in ("-4", "-6"):
+        try:
+            found += _run(namespace, "ip", family, "route", "show", "table", str(MARK)).splitlines()
+        except GatewayError as error:
+            if "does not exist" not in str(error):  # IPv6 says so of a table never used: nothing uses it
+                raise
+        found += [rule for rule in _run(namespace, "ip", family, "rule").splitlines()
+                  if f"lookup {MARK}" in rule or f"fwmark {MARK:#x}" in rule]
+    return "; ".join(line.strip() for line in found)
+
+
 def use_exit_node(undo: Undo, namespace: str | None, interface: str) -> None:
     """Send everything through the device, except what the agent's own marked sockets send."""
+    if users := table_users(namespace):
+        raise GatewayError(f"routing table {MARK} and mark {MARK:#x} are in use already in "
+                           f"{namespace or 'this namespace'} ({users}): another agent with --exit-node runs here, "
+                           f"or one was killed; remove its routes and rules ('ip rule del', 'ip route flush table "
+                           f"{MARK}')")
     add_routes(undo, namespace, interface, ip.DEFAULT_ROUTES, table=MARK)
     for family in ("-4", "-6"):
         rules = (

@@ -249,3 +249,20 @@ def test_sighup_follows_the_peers_file_off_the_exit_node_to_another_and_back(
     assert kernel_state(private_ns) == before
     stop(lab, private)
     assert kernel_state(private_ns) == before
+
+
+def test_a_routing_table_in_use_already_is_refused_and_left_alone():
+    """A second agent with --exit-node in one namespace (or a killed one's leftovers) would share table
+    18515 and its rules, and its stop would take the first one's away: refused, naming what is there."""
+    namespace, other = Namespace("table"), Namespace("tablepeer")
+    try:
+        veth(namespace.name, "t0", other.name, "eth0")
+        run_in(namespace.name, "ip", "route", "add", "default", "dev", "t0", "table", str(gateway.MARK))
+        before = kernel_state(namespace.name)
+        with pytest.raises(gateway.GatewayError, match=rf"routing table {gateway.MARK} and mark 0x4853 are in use "
+                                                       rf"already .*default dev t0"):
+            gateway.use_exit_node(gateway.Undo(), namespace.name, "t0")
+        assert kernel_state(namespace.name) == before
+    finally:
+        other.close()
+        namespace.close()
