@@ -1,18 +1,22 @@
 """What an exit node gives: a 20 MB fetch through it per family, against iperf3 between the same two nodes.
 
-Run as root on the lab: `.venv/bin/python scripts/bench_exit.py [--rounds N]`. Two sealed agents: the
-'local' one an exit node whose uplink is a veth to an "internet" namespace on documentation
-addresses, the 'peer' one a private node with --exit-node. Each round: iperf3 from the private node
-to the exit node (10 s), then curl of 20 MB over IPv4 and over IPv6 through it. Prints MB/s, the ratio
-to iperf3, and the dollars per GB the two agents' requests cost for each fetch beside a NAT gateway's.
-Asserts nothing.
+Run as root on the lab: `.venv/bin/python scripts/bench_exit.py [--rounds N] [--baseline REF]`. Two
+sealed agents: the 'local' one an exit node whose uplink is a veth to an "internet" namespace on
+documentation addresses, the 'peer' one a private node with --exit-node. Each round: iperf3 from the
+private node to the exit node (10 s), then curl of 20 MB over IPv4 and over IPv6 through it. Prints
+MB/s, the ratio to iperf3, the mean size of the packets the exit node sent into the tunnel, and the
+dollars per GB the two agents' requests cost for each fetch beside a NAT gateway's. With --baseline,
+each round runs the exit node of that commit first, then this checkout's, in the same lab. Asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -20,11 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_tunnel import checkout  # scripts/, beside this one
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.lab import Lab, run_in, wait_until
 from agent.lab.internet import Internet
 from agent.lab.peers_files import RoutingKeys
+from agent.lab.server import stop_process
 from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
 from agent.prices import load_prices
@@ -58,47 +64,79 @@ def iperf(lab: Lab, seconds: int) -> float:
         server.wait(timeout=30)
 
 
-def fetch(lab: Lab, internet: Internet, family: int, into: Path) -> tuple[float, float, bool]:
-    """MB/s of one 20 MB curl through the exit node, the dollars per GB it cost, and whether it arrived whole."""
+def sent_into_tunnel(lab: Lab) -> tuple[float, float]:
+    """Bytes and packets the exit node has sent into the tunnel so far (every route)."""
+    with inside(lab.namespaces["local"].name):
+        page = fetch_metrics(lab.address("local"))
+    totals = {"bytes": 0.0, "packets": 0.0}
+    for family in text_string_to_metric_families(page):
+        for kind in totals:
+            if family.name == f"hoshino_route_{kind}":
+                totals[kind] += sum(sample.value for sample in family.samples
+                                    if sample.name.endswith("_total") and sample.labels.get("direction") == "out")
+    return totals["bytes"], totals["packets"]
+
+
+def fetch(lab: Lab, internet: Internet, family: int, into: Path) -> tuple[float, float, bool, float]:
+    """MB/s of one 20 MB curl through the exit node, the dollars per GB it cost, whether it arrived whole, and
+    the mean size of the packets the exit node sent into the tunnel meanwhile."""
     before = dollars(lab)
+    sent_before = sent_into_tunnel(lab)
     result = run_in(lab.namespaces["peer"].name, "curl", "-sS", "--speed-limit", "1", "--speed-time", "60",
                     "-o", str(into), "-w", "%{speed_download}", internet.url(family), timeout=3600)
     intact = result.returncode == 0 and hashlib.sha256(into.read_bytes()).digest() == hashlib.sha256(
         internet.body).digest()
     time.sleep(1)  # the last deletes and counters settle
     cost = (dollars(lab) - before) / (len(internet.body) / GB)
-    return float(result.stdout or 0) / 1e6, cost, intact
+    sent = [now - then for now, then in zip(sent_into_tunnel(lab), sent_before, strict=True)]
+    return float(result.stdout or 0) / 1e6, cost, intact, sent[0] / max(sent[1], 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--iperf-seconds", type=int, default=10)
+    parser.add_argument("--baseline", metavar="REF", help="also run the exit node of this commit (a git worktree)")
     args = parser.parse_args()
     nat = load_prices("aws-s3-standard").nat_gateway_per_gb
-    rows: dict[str, list[float]] = {"iperf3": [], "curl4": [], "curl6": [], "cost4": [], "cost6": []}
-    with Lab(bucket=f"bench-exit-{secrets.token_hex(3)}") as lab, tempfile.TemporaryDirectory() as directory:
+    with contextlib.ExitStack() as stack:
+        runs: list[tuple[str, Path | None]] = []
+        if args.baseline:
+            baseline, commit = stack.enter_context(checkout(args.baseline))
+            runs.append((f"{args.baseline} ({commit})", baseline))
+        runs.append(("this checkout", None))
+        lab = stack.enter_context(Lab(bucket=f"bench-exit-{secrets.token_hex(3)}"))
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         internet = Internet(lab.namespaces["local"].name)
-        try:
-            keys = RoutingKeys(Path(directory), {"exit": lab.address("local"), "private": lab.address("peer")})
-            keys.write_peers("exit", {"private": []})
-            keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
-            lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node")
-            lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")))
-            for _ in range(args.rounds):
-                rows["iperf3"].append(iperf(lab, args.iperf_seconds))
+        stack.callback(internet.close)
+        keys = RoutingKeys(directory, {"exit": lab.address("local"), "private": lab.address("peer")})
+        keys.write_peers("exit", {"private": []})
+        keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
+        rows: dict[str, dict[str, list[float]]] = {name: {} for name, _ in runs}
+        for _ in range(args.rounds):
+            for name, code in runs:
+                exit_node = lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node", code=code)
+                private = lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")))
+                row = rows[name]
+                row.setdefault("iperf3", []).append(iperf(lab, args.iperf_seconds))
                 for family in (4, 6):
-                    speed, cost, intact = fetch(lab, internet, family, Path(directory) / "file")
-                    rows[f"curl{family}"].append(speed if intact else 0.0)
-                    rows[f"cost{family}"].append(cost)
-        finally:
-            internet.close()
-    iperf3 = statistics.median(rows["iperf3"])
-    print(f"iperf3 between the two nodes: {iperf3:.2f} MB/s (median of {args.rounds})")
-    for family in (4, 6):
-        speed, cost = statistics.median(rows[f"curl{family}"]), statistics.median(rows[f"cost{family}"])
-        print(f"20 MB through the exit node over IPv{family}: {speed:.2f} MB/s ({speed / iperf3:.2f} x iperf3), "
-              f"${cost:.3f} per GB in requests (NAT gateway: ${nat:.3f} per GB plus $0.045 an hour)")
+                    speed, cost, intact, size = fetch(lab, internet, family, directory / "file")
+                    row.setdefault(f"curl{family}", []).append(speed if intact else 0.0)
+                    row.setdefault(f"cost{family}", []).append(cost)
+                    row.setdefault(f"size{family}", []).append(size)
+                for process in (private, exit_node):
+                    stop_process(process, timeout=30)
+    for name, _ in runs:
+        median = {key: statistics.median(values) for key, values in rows[name].items()}
+        print(f"exit node of {name}: iperf3 between the two nodes {median['iperf3']:.2f} MB/s "
+              f"(median of {args.rounds})")
+        for family in (4, 6):
+            speed = median[f"curl{family}"]
+            print(f"  20 MB through the exit node over IPv{family}: {speed:.2f} MB/s ({speed / median['iperf3']:.2f} "
+                  f"x iperf3), packets into the tunnel {median[f'size{family}']:,.0f} bytes on average, "
+                  f"${median[f'cost{family}']:.3f} per GB in requests (NAT gateway: ${nat:.3f} per GB plus $0.045 an "
+                  f"hour)")
+    print(f"load average at the end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":
