@@ -166,12 +166,15 @@ class Delivery:
         settings = self.settings
         good: list[bytes] = []
         offsets: list[float] | None = [] if decoded.offsets is not None else None
+        peer = decoded.sender
         for index, data in enumerate(decoded.packets):
             try:
                 header = packets.parse_header(data)
             except packets.PacketError as error:
                 self._drop_packets(error.args[0], key, [data])
                 continue
+            if peer is None and isinstance(header.source, ipaddress.IPv6Address) and header.source in settings.network:
+                peer = header.source  # unsealed: the node an object comes from is the source of its packets
             reason = packets.ingress_verdict(header, self.router, settings.mtu, decoded.sender)
             if reason:
                 self._drop_packets(reason, key, [data])
@@ -180,19 +183,22 @@ class Delivery:
             self.stats.routed("in", self.router.label_in(header.source, header.destination), len(data))
             if offsets is not None and decoded.offsets is not None:
                 offsets.append(decoded.offsets[index])
-        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key)))
+        if peer is not None:
+            self.stats.heard_from(peer, candidate.sent_at)
+            self.stats.peer_request(peer, "s3", "get", len(body))
+        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key, peer)))
         if self.recent is not None:
             plain = wire.encode(decoded.packets) if decoded.sealed else body
             self.recent.add(CarriedObject(self.clock(), "in", key, plain, decoded.sealed))
 
-    def _write(self, key: str, data: bytes) -> None:
-        """One packet into the device, counted; a device that refuses it drops it."""
+    def _write(self, key: str, peer: ipaddress.IPv6Address | None, data: bytes) -> None:
+        """One packet from peer into the device, counted; a device that refuses it drops it."""
         try:
             self.write(data)
         except OSError:
             self._drop_packets("device_error", key, [data])
             return
-        self.stats.ingressed(1, len(data))
+        self.stats.ingressed(1, len(data), peer)
         if self.publish:
             self.publish(packets.seen(data, "in", key, "delivered"))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import statistics
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -17,6 +19,7 @@ from prometheus_client.registry import Collector
 from agent import __version__
 from agent.heartbeat import Heartbeat
 from agent.pacing import Paced
+from agent.router import PeerRoutes
 
 READ_OPERATIONS = ("get", "list", "head")
 WRITE_OPERATIONS = ("put", "delete")
@@ -24,6 +27,36 @@ UNBILLED_ERRORS = ("unreachable", "timeout")
 """Requests that failed before the service could answer them cost nothing."""
 PriceOf = Callable[[str, str, int], float]
 """Dollars for one request: (service, operation, payload bytes) -> dollars."""
+OTHER_PEER = "other"
+"""The peer label of every address the bound leaves out: not in the peers file, or past the unsealed limit."""
+UNLISTED_PEERS = 64
+"""How many peers a node without a peers file labels by address; the rest are OTHER_PEER."""
+
+
+class PeerLabels:
+    """The `peer` label of an address, bounded so a writer to the bucket cannot grow the metrics page.
+
+    A sealed node labels the peers its peers file lists (listed() is read at each call, so a reload
+    counts), everyone else as OTHER_PEER; an unsealed node has no list: the first `limit` addresses it
+    meets are labelled by themselves, the rest as OTHER_PEER.
+    """
+
+    def __init__(self, listed: Callable[[], Container[ipaddress.IPv6Address]] | None = None,
+                 limit: int = UNLISTED_PEERS) -> None:
+        self._listed = listed
+        self._limit = limit
+        self._seen: set[ipaddress.IPv6Address] = set()
+
+    def __call__(self, address: ipaddress.IPv6Address | None) -> str:
+        """Called with the Stats lock held, so the set of seen addresses needs no lock of its own."""
+        if address is None:
+            return OTHER_PEER
+        if self._listed is not None:
+            return address.compressed if address in self._listed() else OTHER_PEER
+        if address not in self._seen and len(self._seen) >= self._limit:
+            return OTHER_PEER
+        self._seen.add(address)
+        return address.compressed
 
 
 class Stats:
@@ -33,9 +66,11 @@ class Stats:
     priced as they are counted when a price function is given, so the cost is known at any time.
     """
 
-    def __init__(self, price: PriceOf | None = None) -> None:
+    def __init__(self, price: PriceOf | None = None, peer_labels: PeerLabels | None = None) -> None:
         self._lock = threading.Lock()
         self._price = price
+        self.peer_labels = peer_labels or PeerLabels()
+        """Bounds the `peer` label; a sealed node replaces it with one that reads its peers file."""
         self.packets_out = 0
         self.bytes_out = 0
         self.packets_in = 0
@@ -56,6 +91,14 @@ class Stats:
         self.route_packets: Counter[tuple[str, str]] = Counter()
         self.route_bytes: Counter[tuple[str, str]] = Counter()
         """By (route, direction): what each route carried, the route a prefix of the routing table."""
+        self.peer_packets: Counter[tuple[str, str]] = Counter()
+        self.peer_bytes: Counter[tuple[str, str]] = Counter()
+        """By (peer label, direction): packets PUT for that peer ('out'), delivered from it ('in')."""
+        self.peer_requests: Counter[str] = Counter()
+        self.peer_dollars: dict[str, float] = {}
+        """The requests an object to or from the peer took (its PUT and bell, its GET), and their cost."""
+        self.peer_heard: dict[str, float] = {}
+        """When the newest object delivered from the peer was sent (its key's time)."""
         self._latency: dict[tuple[str, str], deque[float]] = {}
 
     @property
@@ -87,15 +130,39 @@ class Stats:
         with self._lock:
             self.undeletable += 1
 
-    def egressed(self, packets: int, size: int) -> None:
+    def egressed(self, packets: int, size: int, peer: ipaddress.IPv6Address | None = None) -> None:
+        """Packets PUT into the bucket, for peer (the object's destination) when it is known."""
         with self._lock:
             self.packets_out += packets
             self.bytes_out += size
+            if peer is not None:
+                label = self.peer_labels(peer)
+                self.peer_packets[(label, "out")] += packets
+                self.peer_bytes[(label, "out")] += size
 
-    def ingressed(self, packets: int, size: int) -> None:
+    def ingressed(self, packets: int, size: int, peer: ipaddress.IPv6Address | None = None) -> None:
+        """Packets delivered into the device, from peer (the object's sender) when it is known."""
         with self._lock:
             self.packets_in += packets
             self.bytes_in += size
+            if peer is not None:
+                label = self.peer_labels(peer)
+                self.peer_packets[(label, "in")] += packets
+                self.peer_bytes[(label, "in")] += size
+
+    def peer_request(self, peer: ipaddress.IPv6Address, service: str, operation: str, payload: int = 0) -> None:
+        """One request made for an object to or from peer (already counted and priced by request())."""
+        dollars = self._price(service, operation, payload) if self._price is not None else 0.0
+        with self._lock:
+            label = self.peer_labels(peer)
+            self.peer_requests[label] += 1
+            self.peer_dollars[label] = self.peer_dollars.get(label, 0.0) + dollars
+
+    def heard_from(self, peer: ipaddress.IPv6Address, sent_at: float) -> None:
+        """An object from peer, sent at sent_at, is being delivered."""
+        with self._lock:
+            label = self.peer_labels(peer)
+            self.peer_heard[label] = max(sent_at, self.peer_heard.get(label, 0.0))
 
     def routed(self, direction: str, route: str, size: int) -> None:
         """One packet sent ('out', queued for its next hop) or delivered ('in') by this route."""
@@ -150,18 +217,40 @@ class Stats:
                 "delivery_backlog": self.delivery_backlog,
                 "route_packets": dict(self.route_packets),
                 "route_bytes": dict(self.route_bytes),
+                "peer_packets": dict(self.peer_packets),
+                "peer_bytes": dict(self.peer_bytes),
+                "peer_requests": dict(self.peer_requests),
+                "peer_dollars": dict(self.peer_dollars),
+                "peer_heard": dict(self.peer_heard),
             }
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """How a node runs now, for its metrics page: what `hoshino-agent status` tells of it."""
+
+    state: str
+    """starting, running, degraded, stopping, stopped or failed."""
+    wakeup: str
+    """What wakes it: 'sqs' (a doorbell) or 'poll' (the heartbeat alone)."""
+    started_at: float
+    """When it started, in seconds since the epoch (0: not yet)."""
 
 
 class NodeCollector(Collector):
     """Exposes a node's Stats and heartbeat in Prometheus conventions."""
 
     def __init__(self, stats: Stats, heartbeat: Heartbeat, info: dict[str, str],
-                 clock_offset: Callable[[], float | None] | None = None) -> None:
+                 clock_offset: Callable[[], float | None] | None = None, *,
+                 running: Callable[[], Running] | None = None,
+                 peers: Callable[[], Iterable[PeerRoutes]] | None = None) -> None:
+        """running: the node's state now; peers: the peers its peers file lists (a sealed node)."""
         self._stats = stats
         self._heartbeat = heartbeat
         self._info = info
         self._clock_offset = clock_offset
+        self._running = running
+        self._peers = peers
 
     def collect(self) -> Iterator[Any]:
         data = self._stats.copy()
@@ -242,6 +331,49 @@ class NodeCollector(Collector):
         info = GaugeMetricFamily("hoshino_info", "The node's identity.", labels=[*self._info, "version"])
         info.add_metric([*self._info.values(), __version__], 1)
         yield info
+        yield from self._collect_running()
+        yield from _peer_families(data, self._peers() if self._peers is not None else ())
+
+    def _collect_running(self) -> Iterator[Any]:
+        if self._running is None:
+            return
+        running = self._running()
+        state = GaugeMetricFamily("hoshino_state", "1 for the node's state now and what wakes it (sqs: a "
+                                  "doorbell; poll: the heartbeat alone).", labels=["state", "wakeup"])
+        state.add_metric([running.state, running.wakeup], 1)
+        yield state
+        yield GaugeMetricFamily("hoshino_start_time_seconds", "When the node started, in seconds since the epoch.",
+                                value=running.started_at)
+
+
+def _peer_families(data: dict[str, Any], listed: Iterable[PeerRoutes]) -> Iterator[Any]:
+    """The per-peer families: the `peer` label is bounded by the peers file (agent.metrics.PeerLabels)."""
+    info = GaugeMetricFamily("hoshino_peer_info", "1 for each peer the peers file lists: its name and the "
+                             "routes it carries beyond its own addresses.", labels=["peer", "name", "routes"])
+    for peer in listed:
+        info.add_metric([peer.address.compressed, peer.name, " ".join(str(route) for route in peer.routes)], 1)
+    yield info
+    for stem, doc in (("packets", "Packets"), ("bytes", "Bytes")):
+        family = CounterMetricFamily(f"hoshino_peer_{stem}", f"{doc} carried, by peer (its address, or "
+                                     f"'{OTHER_PEER}') and direction (out: PUT for it; in: delivered from it).",
+                                     labels=["peer", "direction"])
+        for (peer, direction), count in sorted(data[f"peer_{stem}"].items()):
+            family.add_metric([peer, direction], count)
+        yield family
+    requests = CounterMetricFamily("hoshino_peer_requests", "Requests an object to or from the peer took (its "
+                                   "PUT and doorbell, its GET), by peer.", labels=["peer"])
+    cost = CounterMetricFamily("hoshino_peer_estimated_cost_dollars", "What those requests cost, estimated at "
+                               "the node's price table, by peer.", labels=["peer"])
+    for peer, count in sorted(data["peer_requests"].items()):
+        requests.add_metric([peer], count)
+        cost.add_metric([peer], data["peer_dollars"].get(peer, 0.0))
+    yield requests
+    yield cost
+    heard = GaugeMetricFamily("hoshino_peer_last_heard_timestamp_seconds", "When the newest object delivered "
+                              "from the peer was sent (its key's time), in seconds since the epoch.", labels=["peer"])
+    for peer, when in sorted(data["peer_heard"].items()):
+        heard.add_metric([peer], when)
+    yield heard
 
 
 def node_registry(collector: Collector) -> CollectorRegistry:

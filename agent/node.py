@@ -232,6 +232,7 @@ class Node:
         except (KeyFileError, PeersError) as error:
             raise NodeError(str(error)) from None
         self.sealed = SealedTunnel(sealer, report=lambda message: self._notice("warning", message))
+        self.stats.peer_labels = metrics.PeerLabels(lambda: sealer.peers.table)
 
     def _open_router(self) -> None:
         """The routing table, checked against the peers file now rather than at the first packet."""
@@ -428,10 +429,15 @@ class Node:
         if listen is None:
             return
         host, port = listen
+        sealed = self.sealed
         registry = metrics.node_registry(metrics.NodeCollector(
             self.stats, self.heartbeat,
-            {"address": self.address.compressed, "interface": self.config.interface},
+            {"address": self.address.compressed, "interface": self.config.interface,
+             "key_id": sealed.key_id if sealed is not None else ""},
             self.clock.offset,
+            running=lambda: metrics.Running(self.state, "sqs" if self.doorbell is not None else "poll",
+                                            self.started_at),
+            peers=(lambda: sealed.sealer.peers.table.routing().values()) if sealed is not None else None,
         ))
         if self.sealed is not None:
             registry.register(self.sealed.collector())

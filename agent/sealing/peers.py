@@ -57,6 +57,9 @@ class PeerTable:
     def __iter__(self) -> Iterator[ipaddress.IPv6Address]:
         return iter(self._keys)
 
+    def __contains__(self, address: object) -> bool:
+        return address in self._keys
+
     def keys_of(self, address: ipaddress.IPv6Address) -> tuple[PeerKey, ...]:
         """The peer's keys in file order (the first is the one to seal to), or () for a stranger."""
         return self._keys.get(address, ())

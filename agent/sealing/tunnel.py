@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from agent import wire
 from agent.sealing.header import SealError
+from agent.sealing.keys import key_id
 from agent.sealing.peers import PeerTable
 from agent.sealing.sealer import Sealer
 
@@ -42,6 +43,11 @@ class SealedTunnel:
         except SealError as error:
             raise wire.WireError(str(error), error.reason) from None
         return opened.sender, opened.body
+
+    @property
+    def key_id(self) -> str:
+        """This node's key id in hex, as peers see it in the headers of its objects."""
+        return key_id(self.sealer.public_key).hex()
 
     def reload(self) -> PeerTable:
         """Read the peers file again; PeersError (the old peers kept) says what is wrong with it."""
