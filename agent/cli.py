@@ -13,7 +13,10 @@ from types import FrameType
 from agent import __version__
 from agent.config import ConfigError, add_arguments, config_from_args
 from agent.node import START_ERRORS, Node, NodeError
+from agent.scrape import TIMEOUT
 from agent.sealing.keys import KeyFileError, encode_public_key, generate_key_file, load_private_key
+from agent.status import DEFAULT_METRICS
+from agent.status import run as status_command
 from agent.usage import Parser
 
 
@@ -29,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(parser)
     parser.add_argument("--verbose", "-v", action="store_true", help="log every S3 notice")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", title="key commands",
+    commands = parser.add_subparsers(dest="command", title="commands",
                                      description="without a command, hoshino-agent runs the node")
     genkey = commands.add_parser("genkey", help="write a new private key to PATH (mode 0600) and print its public key",
                                  description="Write a new X25519 private key to PATH, readable by its owner only "
@@ -39,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     pubkey = commands.add_parser("pubkey", help="print the public key of the private key in PATH",
                                  description="Print the public key of the private key in PATH.")
     pubkey.add_argument("path", metavar="PATH")
+    status = commands.add_parser("status", help="this node and a line per peer, from the running agent",
+                                 description="Show this node (address, key id, state, what wakes it) and a line "
+                                             "per peer: name, address, routes, last heard from, bytes each way, "
+                                             "requests and dollars per day at the pace since start, and whether "
+                                             "its metrics page answers through the tunnel. Asks the running agent "
+                                             "at its metrics page; needs no root.")
+    status.add_argument("--metrics", metavar="PORT|HOST:PORT|URL", default=DEFAULT_METRICS,
+                        help=f"where the agent's metrics page is (default {DEFAULT_METRICS}: "
+                             f"http://[::1]:{DEFAULT_METRICS}/metrics)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument("--timeout", metavar="SECONDS", type=float, default=TIMEOUT,
+                        help=f"how long each page may take to answer (default {TIMEOUT:g})")
     return parser
 
 
@@ -56,6 +71,8 @@ def key_command(command: str, path: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "status":
+        return status_command(args.metrics, args.json, args.timeout)
     if args.command:
         return key_command(args.command, args.path)
     logging.basicConfig(

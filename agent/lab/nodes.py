@@ -23,6 +23,8 @@ from agent.lab.traffic import DemoTraffic, Service, UdpEcho
 from agent.transport.sqs import QUEUE_ATTRIBUTES, queue_name
 
 ROLES = ("local", "peer")
+HOSTS = {"local": 0xA, "peer": 0xB, "third": 0xC}
+"""The last bits of each role's address in the lab's network: ::a, ::b and, in a lab of three, ::c."""
 
 STARTED = re.compile(r"^hoshino-agent: (?!error:)", re.MULTILINE)
 """The line an agent prints once its device is up."""
@@ -44,16 +46,19 @@ class Lab:
         fastest_poll: float = 0.001,
         wakeup: str | None = "sqs",
         s3: str | None = None,
+        roles: tuple[str, ...] = ROLES,
     ) -> None:
         """wakeup None: the agents' own default, and no --wakeup flag (for agents that predate it);
-        s3: the S3 engine, moto or seaweedfs (default: $HOSHINO_TEST_S3, else moto)."""
+        s3: the S3 engine, moto or seaweedfs (default: $HOSHINO_TEST_S3, else moto);
+        roles: the nodes, each with a namespace (ROLES, with 'third' for a lab of three)."""
         self.bucket = bucket
         self.network = ipaddress.IPv6Network(network)
         self.slowest_poll = slowest_poll
         self.fastest_poll = fastest_poll
         self.wakeup = wakeup
-        self.local_address = self.network.network_address + 0xA
-        self.peer_address = self.network.network_address + 0xB
+        self.roles = roles
+        self.local_address = self.network.network_address + HOSTS["local"]
+        self.peer_address = self.network.network_address + HOSTS["peer"]
         self.server = make_s3_server(s3)
         self.sqs = S3Server()
         self.namespaces: dict[str, Namespace] = {}
@@ -74,7 +79,7 @@ class Lab:
             self.sqs.start()
             if self.wakeup == "sqs":
                 self.provision_queues()
-            for role in ROLES:
+            for role in self.roles:
                 self.namespaces[role] = Namespace(role)
         except BaseException:
             self.close()
@@ -105,11 +110,11 @@ class Lab:
         """Each node's doorbell queue, made before its agent starts, as deploy/terraform makes them (an
         agent that has to make its own listens by listing for a minute, until its senders know of it)."""
         sqs = self.sqs.sqs_client()
-        for role in ROLES:
+        for role in self.roles:
             sqs.create_queue(QueueName=queue_name("", self.address(role)), Attributes=QUEUE_ATTRIBUTES)
 
     def address(self, role: str) -> ipaddress.IPv6Address:
-        return self.local_address if role == "local" else self.peer_address
+        return self.network.network_address + HOSTS[role]
 
     def config(self, role: str, **overrides: object) -> Config:
         """Settings for the node of this role (its device in the role's namespace)."""
