@@ -19,15 +19,18 @@ from textual.worker import get_current_worker
 
 from agent.config import Config
 from agent.events import EventQueue
+from agent.prices import DEFAULT_PRESET, PriceError, load_prices
 from agent.recent import CarriedObject
 
 from .bucket import StoreLike
 from .controls import NodeControl
 from .messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, PacketsSeen, StatsUpdated
+from .network import NetworkSource
 from .pump import EventPump
 from .screens.dashboard import DashboardScreen
 from .screens.help import HelpScreen, KeySection
 from .screens.inspector import InspectorScreen
+from .screens.network import NetworkScreen
 from .screens.packet_detail import PacketDetailScreen
 from .widgets.filter_bar import FilterBar
 from .widgets.node_header import NodeFacts
@@ -55,10 +58,13 @@ class HoshinoApp(App[None]):
                         "where the inspector sees them"),
         Binding("a", "automatic", "Auto", id="automatic", tooltip="Let the heartbeat adapt to traffic again"),
         Binding("i", "inspector", "Inspector", id="inspector", tooltip="The objects waiting in the bucket"),
+        # Kept out of the footer, which must fit 80 columns with q: help and the command palette list it.
+        Binding("n", "network", "Network", id="network", show=False,
+                tooltip="Every node this one knows: traffic, silence and cost, from their metrics pages"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Keys and what each pane shows"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the node (it removes its device and route) and quit"),
     ]
-    NODE_ACTIONS = ("faster", "slower", "automatic", "inspector")
+    NODE_ACTIONS = ("faster", "slower", "automatic", "inspector", "network")
     """The keys that need a node, hidden when the inspector runs alone."""
 
     state: reactive[str] = reactive("starting", init=False)
@@ -76,10 +82,12 @@ class HoshinoApp(App[None]):
         pcap_dir: Path = Path("."),
         after_start: Callable[[], None] | None = None,
         probe: Callable[[float], None] | None = None,
+        network: NetworkSource | None = None,
     ) -> None:
         """node_factory makes the node in a worker thread, so a failure there is shown, not raised.
         after_start runs in that thread once the node is up; probe(t) is called after the screen
-        shows an event published at time t (for the benchmark)."""
+        shows an event published at time t (for the benchmark); network: where the network screen reads
+        the nodes' pages (default: the running node's page and its peers', in its namespace)."""
         super().__init__()
         self.events = events if events is not None else EventQueue()
         self.node_factory = node_factory
@@ -90,6 +98,7 @@ class HoshinoApp(App[None]):
         self.pcap_dir = pcap_dir
         self.after_start = after_start
         self.probe = probe
+        self.network = network
         self.node: NodeControl | None = None
         self.pump = EventPump(self.events, self._deliver)
         self.bucket = config.bucket if config else ""
@@ -259,6 +268,17 @@ class HoshinoApp(App[None]):
             return
         self.push_screen(self._inspector())
 
+    def action_network(self) -> None:
+        """Open the network screen over the dashboard."""
+        if self.inspect_only or isinstance(self.screen, NetworkScreen):
+            return
+        config = self.config or getattr(self.node, "config", None)  # the demo's node has the config
+        try:
+            prices = load_prices(config.prices if config else DEFAULT_PRESET)
+        except PriceError:
+            prices = load_prices(DEFAULT_PRESET)
+        self.push_screen(NetworkScreen(self.network or NetworkSource.of(config), prices))
+
     def help_sections(self) -> list[KeySection]:
         """The keys of every screen, as their bindings declare them, for the help screen."""
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands",
@@ -273,6 +293,8 @@ class HoshinoApp(App[None]):
                                 *FilterBar.BINDINGS]),
                 ("packet decode", PacketDetailScreen.BINDINGS),
             ]
+        if not self.inspect_only:
+            sections.append(("network", NetworkScreen.BINDINGS))
         sections.append(("inspector", InspectorScreen.BINDINGS))
         sections.append(("help", HelpScreen.BINDINGS))
         return sections
@@ -306,6 +328,7 @@ class HoshinoApp(App[None]):
         yield SystemCommand("Poll slower", "Halve the node's poll rate (s)", self.action_slower)
         yield SystemCommand("Automatic heartbeat", "Let the poll rate adapt again (a)", self.action_automatic)
         yield SystemCommand("Inspector", "Objects waiting in the bucket (i)", self.action_inspector)
+        yield SystemCommand("Network", "Every node: traffic, silence and cost (n)", self.action_network)
         yield SystemCommand("Help", "Keys and panes (?)", self.action_help)
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Pause or resume packets", "Freeze the packet table (p)",

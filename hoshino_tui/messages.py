@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.message import Message
 
 from agent.events import NodeStarted, NodeStopped, Notice, PacketSeen
+from agent.scrape import NodeReport, ScrapeError
+from agent.status import Probed
 
 from .bucket import BucketObject
 from .controls import NodeControl
@@ -109,3 +111,16 @@ class PcapWritten(Message):
         self.objects = objects
         self.packets = packets
         self.skipped = skipped or {}
+
+
+class NetworkRead(Message):
+    """This node's metrics page and its peers' were read (local is the error when its own did not answer);
+    a newer reading supersedes one still waiting to be drawn."""
+
+    def __init__(self, local: NodeReport | ScrapeError, probed: dict[str, Probed]) -> None:
+        super().__init__()
+        self.local = local
+        self.probed = probed
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, NetworkRead)

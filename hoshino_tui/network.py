@@ -1,0 +1,139 @@
+"""The network screen's figures, from the pages of this node and its peers (agent.scrape): pure, so testable.
+
+Where the pages are read from (NetworkSource) is given to the screen: the running node's own page and its
+peers' through the tunnel, or fixed pages for the snapshots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from agent import netconf
+from agent.config import Config
+from agent.metrics import OTHER_PEER
+from agent.prices import PriceTable
+from agent.scrape import DEFAULT_PORT, TIMEOUT, Fetch, NodeReport, ScrapeError, fetch, node_pace, scrape
+from agent.status import PeerLine, Probed, peer_lines, probe_peers
+
+PERIOD = 5.0
+"""Seconds between two readings of every page: a peer's page is a few objects through the bucket each."""
+WINDOW = 60.0
+"""The current pace is taken over the readings of the last minute (since start until there are two)."""
+DAY_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class NetworkSource:
+    """Where the screen reads the pages: the local node's URL, and the namespace the reads are made in."""
+
+    local_url: str
+    port: int = DEFAULT_PORT
+    netns: str | None = None
+    get: Fetch = fetch
+    timeout: float = TIMEOUT
+    period: float = PERIOD
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def of(cls, config: Config | None) -> NetworkSource:
+        """The running node's page, as its --metrics-listen says, read in its namespace like its peers'."""
+        host, port = config.metrics_listen if config and config.metrics_listen else ("::", DEFAULT_PORT)
+        host = {"::": "::1", "0.0.0.0": "127.0.0.1", "": "::1"}.get(host, host)
+        shown = f"[{host}]" if ":" in host else host
+        return cls(f"http://{shown}:{port}/metrics", port, config.netns if config else None)
+
+    def read(self) -> tuple[NodeReport | ScrapeError, dict[str, Probed]]:
+        """This node's page, then its peers' at once; from the node's namespace (the tunnel is there)."""
+        with netconf.inside(self.netns):
+            try:
+                local = scrape(self.local_url, self.timeout, self.get, self.clock)
+            except ScrapeError as error:
+                return error, {}
+            return local, probe_peers(local, self.port, self.timeout, self.get, self.clock)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Bytes one node sent another, as the sender counts them."""
+
+    sender: str
+    receiver: str
+    bytes: int
+    packets: int
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """What the screen draws of one reading."""
+
+    address: str
+    name: str
+    node: PeerLine
+    """This node, as a line of the table."""
+    peers: list[PeerLine]
+    pairs: list[Pair]
+    names: dict[str, str]
+    answering: int
+    nodes: int
+    dollars_per_day: float
+    """Requests of the nodes that answered, per day at their current pace."""
+    nat_per_node: float
+    """A NAT gateway's hours for a day."""
+    nat_per_day: float
+    """A NAT gateway per node, hours and the bytes the answering nodes moved, per day."""
+    read_at: float
+
+    def name_of(self, address: str) -> str:
+        """A node's name in this node's peers file, or its address as short as it reads (its last groups)."""
+        if address == self.address:
+            return self.name
+        return self.names.get(address) or (address if len(address) <= 16 else "…" + address[-14:])
+
+    @property
+    def silent(self) -> list[PeerLine]:
+        return [line for line in self.peers if line.metrics.startswith("unreachable")]
+
+
+@dataclass
+class NetworkHistory:
+    """The readings of the last WINDOW seconds, by node address, for the current pace."""
+
+    window: float = WINDOW
+    _reports: dict[str, deque[NodeReport]] = field(default_factory=dict)
+
+    def add(self, report: NodeReport) -> NodeReport | None:
+        """Keep report; the oldest reading of that node within the window before it, or None."""
+        kept = self._reports.setdefault(report.address, deque(maxlen=64))
+        while kept and (report.scraped_at - kept[0].scraped_at > self.window
+                        or kept[0].started_at != report.started_at):  # restarted: its counters began again
+            kept.popleft()
+        older = kept[0] if kept else None
+        kept.append(report)
+        return older
+
+
+def build(local: NodeReport, probed: Mapping[str, Probed], prices: PriceTable, history: NetworkHistory) -> NetworkView:
+    """The view of one reading: this node, a line per peer, who sent whom what, and the day's cost."""
+    names = {peer: figures.name for peer, figures in local.peers.items() if figures.name}
+    reports = [local, *(report for report in probed.values() if isinstance(report, NodeReport))]
+    older = {report.address: history.add(report) for report in reports}
+    rates = node_pace(local, older[local.address])
+    node = PeerLine(local.address, names.get(local.address, "this node"), (), None, local.bytes_out, local.bytes_in,
+                    0, 0, rates.requests, rates.dollars, "this node")
+    pairs = [Pair(report.address, peer, figures.bytes_out, figures.packets_out)
+             for report in reports for peer, figures in report.peers.items()
+             if peer not in (OTHER_PEER, report.address) and figures.bytes_out]
+    nodes = 1 + len([peer for peer in local.peers if peer not in (OTHER_PEER, local.address)])
+    paces = [node_pace(report, older[report.address]) for report in reports]
+    return NetworkView(
+        address=local.address, name=node.name, node=node,
+        peers=[line for line in peer_lines(local, probed, older[local.address]) if line.peer != local.address],
+        pairs=sorted(pairs, key=lambda pair: -pair.bytes), names=names, answering=len(reports), nodes=nodes,
+        dollars_per_day=sum(rates.dollars for rates in paces), nat_per_node=prices.nat_gateway(DAY_HOURS, 0.0),
+        nat_per_day=prices.nat_gateway(DAY_HOURS * nodes, sum(rates.bytes for rates in paces)),
+        read_at=local.scraped_at,
+    )
+
