@@ -1,4 +1,5 @@
-"""Write screenshots/dashboard.svg, inspector.svg and help.svg from the recorded demo (tests/data/demo.jsonl.gz)."""
+"""Write screenshots/dashboard.svg, inspector.svg and help.svg from the recorded demo (tests/data/demo.jsonl.gz),
+and network.svg from the lab's three nodes' pages (agent.lab.network)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from agent.config import Config
+from agent.lab.network import NOW, LabPages
 from agent.lab.replay import RecordingNode, waiting_objects
 from agent.recording import Playback
 from agent.transport import MemoryBucket
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.cli import replay_app
+from hoshino_tui.network import NetworkSource
 from hoshino_tui.screens.inspector import InspectorScreen
+from hoshino_tui.screens.network import NetworkScreen
 from hoshino_tui.widgets.object_table import ObjectTable
 
 SIZE = (140, 44)
@@ -40,6 +44,8 @@ async def until(pilot: Pilot[None], condition: object, what: str) -> None:
 
 async def shot(screen: str) -> str:
     app, node = replay()
+    pages = LabPages()
+    app.network = NetworkSource(pages.local_url, get=pages, clock=lambda: NOW)
     recorded = sum(1 for _ in Playback(RECORDING))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: node.published == recorded and app.pump.count > recorded, "the replay")
@@ -47,6 +53,10 @@ async def shot(screen: str) -> str:
         app.clear_notifications()
         if screen == "help":
             await pilot.press("question_mark")
+        elif screen == "network":
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, NetworkScreen) and app.screen.readings > 0,
+                        "the nodes' pages")
         elif screen == "inspector":
             await pilot.press("i")
             inspector = app.screen
@@ -63,12 +73,14 @@ async def shot(screen: str) -> str:
             await pilot.press("tab", *["down"] * 14)
             app.clear_notifications()
         await pilot.pause()
-        return app.export_screenshot(title="hoshino-tui --replay tests/data/demo.jsonl.gz")
+        title = "hoshino-tui: the network screen (n) on the lab's three nodes" if screen == "network" \
+            else "hoshino-tui --replay tests/data/demo.jsonl.gz"
+        return app.export_screenshot(title=title)
 
 
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
-    for name in ("dashboard", "inspector", "help"):
+    for name in ("dashboard", "inspector", "help", "network"):
         path = OUT / f"{name}.svg"
         path.write_text(await shot(name), encoding="utf-8")
         print(f"wrote {path}", file=sys.stderr)
