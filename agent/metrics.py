@@ -45,18 +45,22 @@ class PeerLabels:
                  limit: int = UNLISTED_PEERS) -> None:
         self._listed = listed
         self._limit = limit
-        self._seen: set[ipaddress.IPv6Address] = set()
+        self._labels: dict[ipaddress.IPv6Address, str] = {}
+        """The labels given so far: an address's text is made once, not for every packet."""
 
     def __call__(self, address: ipaddress.IPv6Address | None) -> str:
-        """Called with the Stats lock held, so the set of seen addresses needs no lock of its own."""
+        """Called with the Stats lock held, so the labels given need no lock of their own."""
         if address is None:
             return OTHER_PEER
+        label = self._labels.get(address)
         if self._listed is not None:
-            return address.compressed if address in self._listed() else OTHER_PEER
-        if address not in self._seen and len(self._seen) >= self._limit:
+            if address not in self._listed():
+                return OTHER_PEER
+        elif label is None and len(self._labels) >= self._limit:
             return OTHER_PEER
-        self._seen.add(address)
-        return address.compressed
+        if label is None:
+            label = self._labels[address] = address.compressed
+        return label
 
 
 class Stats:

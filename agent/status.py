@@ -100,7 +100,8 @@ def as_json(report: NodeReport, lines: list[PeerLine]) -> str:
             "started_at": report.started_at, "uptime_seconds": round(report.uptime, 3), "metrics_url": report.url,
             "bytes_out": report.bytes_out, "bytes_in": report.bytes_in, "requests_per_day": rates.requests,
             "dollars_per_day": rates.dollars}
-    peers = [{**asdict(line), "routes": list(line.routes)} for line in lines]
+    peers = [{**asdict(line), "address": line.peer if line.peer != OTHER_PEER else None, "routes": list(line.routes)}
+             for line in lines]
     return json.dumps({"node": node, "pace": "since start", "time": report.scraped_at, "peers": peers}, indent=2)
 
 

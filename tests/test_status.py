@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from agent.lab.traffic import fetch_metrics
 from agent.netconf import inside
 from agent.scrape import NodeReport, parse
 from agent.sealing import key_id, load_private_key
+from hoshino_tui.network import NetworkSource
 
 pytestmark = pytest.mark.root
 TRIO = (*ROLES, "third")
@@ -62,6 +64,17 @@ def settled(lab: Lab) -> dict[str, NodeReport] | None:
     return pages
 
 
+def run_status(lab: Lab) -> dict[str, Any]:
+    """hoshino-agent status --json as nobody, in the local node's namespace: what any user there can run."""
+    command = ["ip", "netns", "exec", lab.namespaces["local"].name,
+               "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",  # util-linux's
+               sys.executable, "-m", "agent", "status", "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    shown: dict[str, Any] = json.loads(result.stdout)
+    return shown
+
+
 def test_status_lists_the_other_two_nodes_with_the_bytes_their_counters_show(trio: tuple[Lab, RoutingKeys]):
     lab, keys = trio
     ping(lab, "local", "peer", 3)
@@ -70,14 +83,7 @@ def test_status_lists_the_other_two_nodes_with_the_bytes_their_counters_show(tri
     pages: dict[str, NodeReport] = {}
     assert wait_until(lambda: pages.update(settled(lab) or {}) or pages, timeout=20), "the counters never agreed"
 
-    # As nobody, in the local node's namespace: what any user on that machine can run.
-    command = ["ip", "netns", "exec", lab.namespaces["local"].name]
-    if shutil.which("setpriv"):
-        command += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    command += [sys.executable, "-m", "agent", "status", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=Path(__file__).parent.parent)
-    assert result.returncode == 0, result.stderr
-    status = json.loads(result.stdout)
+    status = run_status(lab)
 
     node = status["node"]
     assert node["address"] == str(lab.address("local"))
@@ -96,3 +102,17 @@ def test_status_lists_the_other_two_nodes_with_the_bytes_their_counters_show(tri
         assert line["requests_per_day"] > 0 and line["dollars_per_day"] > 0
         assert line["metrics"] == "answers", line
 
+
+    # The network screen's reading of the same pages, from the node's namespace through the tunnel.
+    local, probed = NetworkSource.of(lab.config("local")).read()
+    assert isinstance(local, NodeReport) and local.address == str(lab.address("local"))
+    assert sorted(probed) == sorted(str(lab.address(role)) for role in ("peer", "third"))
+    assert all(isinstance(report, NodeReport) for report in probed.values()), probed
+
+    # A node that stops is told apart: its page no longer answers through the tunnel.
+    third = lab.agents[TRIO.index("third")]
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(timeout=20) == 0
+    lines = {peer["name"]: peer for peer in run_status(lab)["peers"]}
+    assert lines["peer"]["metrics"] == "answers"
+    assert lines["third"]["metrics"].startswith("unreachable ("), lines["third"]
