@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 
-from agent import packets, wire
+from agent import ip, packets, wire
 from agent.deleter import Deleter
 from agent.events import Event, PacketSeen
 from agent.fetching import Fetched, Fetches
@@ -173,8 +173,8 @@ class Delivery:
             except packets.PacketError as error:
                 self._drop_packets(error.args[0], key, [data])
                 continue
-            if peer is None and isinstance(header.source, ipaddress.IPv6Address) and header.source in settings.network:
-                peer = header.source  # unsealed: the node an object comes from is the source of its packets
+            if peer is None:
+                peer = _unsealed_sender(header.source, settings.network)
             reason = packets.ingress_verdict(header, self.router, settings.mtu, decoded.sender)
             if reason:
                 self._drop_packets(reason, key, [data])
@@ -226,3 +226,11 @@ class Delivery:
         if self.publish:
             for data in datas:
                 self.publish(packets.seen(data, "in", key, "dropped", reason))
+
+
+def _unsealed_sender(source: ip.Address, network: ipaddress.IPv6Network) -> ipaddress.IPv6Address | None:
+    """The node an unsealed object comes from, as its packets' source tells: an address of the network, or
+    one derived from it in 100.64.0.0/10 (a node without a peers file has no other routes)."""
+    if isinstance(source, ipaddress.IPv6Address):
+        return source if source in network else None
+    return ip.node_of_derived(source, network) if source in ip.IPV4_NETWORK else None

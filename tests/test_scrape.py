@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from loops import Side
-from packets_factory import A, B, echo_request, udp
+from packets_factory import A4, B4, A, B, echo_request, udp, udp4
 from prometheus_client import CollectorRegistry
 
 from agent import metrics, status
@@ -67,6 +67,14 @@ def test_the_loops_count_each_peer_both_ways(sides):
     assert a.stats.peer_requests[B.compressed] == 1  # its PUT
     assert b.stats.peer_requests[A.compressed] == 1  # its GET
     assert A.compressed in b.stats.peer_heard and B.compressed not in a.stats.peer_heard
+
+
+def test_an_unsealed_ipv4_packet_counts_for_the_node_its_source_is_derived_from(sides):
+    a, b = sides
+    a.egress.handle(udp4(A4, B4))
+    assert a.egress.wait_idle()
+    assert b.receive() == 1
+    assert b.stats.peer_packets[(A.compressed, "in")] == 1
 
 
 def test_a_page_reads_back_as_the_node_counted_it():
