@@ -183,16 +183,17 @@ class Delivery:
             self.stats.routed("in", self.router.label_in(header.source, header.destination), len(data))
             if offsets is not None and decoded.offsets is not None:
                 offsets.append(decoded.offsets[index])
-        if peer is not None:
-            self.stats.heard_from(peer, candidate.sent_at)
-            self.stats.peer_request(peer, "s3", "get", len(body))
-        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key, peer)))
+        label = self.stats.peer_label(peer) if peer is not None else ""
+        if label:
+            self.stats.heard_from(label, candidate.sent_at)
+            self.stats.peer_request(label, "s3", "get", len(body))
+        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key, label)))
         if self.recent is not None:
             plain = wire.encode(decoded.packets) if decoded.sealed else body
             self.recent.add(CarriedObject(self.clock(), "in", key, plain, decoded.sealed))
 
-    def _write(self, key: str, peer: ipaddress.IPv6Address | None, data: bytes) -> None:
-        """One packet from peer into the device, counted; a device that refuses it drops it."""
+    def _write(self, key: str, peer: str, data: bytes) -> None:
+        """One packet into the device, counted for its peer's label; a device that refuses it drops it."""
         try:
             self.write(data)
         except OSError:

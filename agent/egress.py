@@ -271,8 +271,9 @@ class Egress:
             self.stats.drop(error.reason, len(batch))
             verdict, reason = "dropped", error.reason
         else:
-            self.stats.egressed(len(batch), sum(len(data) for data in batch), outbox.destination)
-            self.stats.peer_request(outbox.destination, "s3", "put", len(body))
+            peer = self.stats.peer_label(outbox.destination)
+            self.stats.egressed(len(batch), sum(len(data) for data in batch), peer)
+            self.stats.peer_request(peer, "s3", "put", len(body))
             if self.recent is not None:
                 self.recent.add(CarriedObject(time.time(), "out", key, plain, self.seal is not None))
         finally:
@@ -288,6 +289,6 @@ class Egress:
     def _ring(self, destination: ipaddress.IPv6Address, bell: Bell) -> None:
         assert self.doorbell is not None
         if self.doorbell.ring(destination, [bell]):
-            self.stats.peer_request(destination, "sqs", "send")
+            self.stats.peer_request(self.stats.peer_label(destination), "sqs", "send")
         elif self.unrung is not None:
             self.unrung()  # it polls: it will not ring us either

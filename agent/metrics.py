@@ -134,39 +134,40 @@ class Stats:
         with self._lock:
             self.undeletable += 1
 
-    def egressed(self, packets: int, size: int, peer: ipaddress.IPv6Address | None = None) -> None:
-        """Packets PUT into the bucket, for peer (the object's destination) when it is known."""
+    def peer_label(self, address: ipaddress.IPv6Address | None) -> str:
+        """The `peer` label of an address (PeerLabels): take it once per object, not once per packet."""
+        with self._lock:
+            return self.peer_labels(address)
+
+    def egressed(self, packets: int, size: int, peer: str = "") -> None:
+        """Packets PUT into the bucket, for the peer labelled peer (peer_label) when it is known."""
         with self._lock:
             self.packets_out += packets
             self.bytes_out += size
-            if peer is not None:
-                label = self.peer_labels(peer)
-                self.peer_packets[(label, "out")] += packets
-                self.peer_bytes[(label, "out")] += size
+            if peer:
+                self.peer_packets[(peer, "out")] += packets
+                self.peer_bytes[(peer, "out")] += size
 
-    def ingressed(self, packets: int, size: int, peer: ipaddress.IPv6Address | None = None) -> None:
-        """Packets delivered into the device, from peer (the object's sender) when it is known."""
+    def ingressed(self, packets: int, size: int, peer: str = "") -> None:
+        """Packets delivered into the device, from the peer labelled peer (peer_label) when it is known."""
         with self._lock:
             self.packets_in += packets
             self.bytes_in += size
-            if peer is not None:
-                label = self.peer_labels(peer)
-                self.peer_packets[(label, "in")] += packets
-                self.peer_bytes[(label, "in")] += size
+            if peer:
+                self.peer_packets[(peer, "in")] += packets
+                self.peer_bytes[(peer, "in")] += size
 
-    def peer_request(self, peer: ipaddress.IPv6Address, service: str, operation: str, payload: int = 0) -> None:
-        """One request made for an object to or from peer (already counted and priced by request())."""
+    def peer_request(self, peer: str, service: str, operation: str, payload: int = 0) -> None:
+        """One request made for an object to or from a peer (already counted and priced by request())."""
         dollars = self._price(service, operation, payload) if self._price is not None else 0.0
         with self._lock:
-            label = self.peer_labels(peer)
-            self.peer_requests[label] += 1
-            self.peer_dollars[label] = self.peer_dollars.get(label, 0.0) + dollars
+            self.peer_requests[peer] += 1
+            self.peer_dollars[peer] = self.peer_dollars.get(peer, 0.0) + dollars
 
-    def heard_from(self, peer: ipaddress.IPv6Address, sent_at: float) -> None:
-        """An object from peer, sent at sent_at, is being delivered."""
+    def heard_from(self, peer: str, sent_at: float) -> None:
+        """An object from a peer, sent at sent_at, is being delivered."""
         with self._lock:
-            label = self.peer_labels(peer)
-            self.peer_heard[label] = max(sent_at, self.peer_heard.get(label, 0.0))
+            self.peer_heard[peer] = max(sent_at, self.peer_heard.get(peer, 0.0))
 
     def routed(self, direction: str, route: str, size: int) -> None:
         """One packet sent ('out', queued for its next hop) or delivered ('in') by this route."""

@@ -41,7 +41,7 @@ def test_a_writer_to_the_bucket_cannot_grow_the_page_past_the_bound():
     stats = Stats(peer_labels=PeerLabels(limit=3))
     network = ipaddress.IPv6Network("fd5e:59b8:f71d:9a3e::/64")
     for host in range(1, 1000):
-        stats.ingressed(1, 100, network[host])
+        stats.ingressed(1, 100, stats.peer_label(network[host]))
     assert len(stats.peer_bytes) == 4  # three addresses and 'other'
     assert stats.peer_bytes[(OTHER_PEER, "in")] == 996 * 100
 
@@ -133,7 +133,7 @@ def served(stats: Stats) -> tuple[str, object]:
 
 def test_status_reads_a_served_page_and_prints_its_peers(capsys):
     stats = Stats()
-    stats.ingressed(3, 300, STRANGER)
+    stats.ingressed(3, 300, stats.peer_label(STRANGER))
     where, server = served(stats)
     try:
         assert status.run(where, as_json_output=True) == 0

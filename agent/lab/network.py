@@ -15,7 +15,7 @@ from agent.config import DEFAULT_NETWORK
 from agent.heartbeat import Heartbeat
 from agent.ip import derived_ipv4
 from agent.lab.nodes import HOSTS
-from agent.metrics import NodeCollector, PeerLabels, Running, Stats
+from agent.metrics import NodeCollector, Running, Stats
 from agent.prices import load_prices
 from agent.router import PeerRoutes
 from agent.scrape import ScrapeError, peer_url
@@ -43,7 +43,7 @@ def _stats(role: str) -> Stats:
     """What the node of this role counted in its three hours: its counters set at once, as so many requests
     one at a time would have left them."""
     prices = load_prices("aws-s3-standard")
-    stats = Stats(price=prices.request, peer_labels=PeerLabels(lambda: set(ADDRESSES.values())))
+    stats = Stats(price=prices.request)
 
     def requests(peer: ipaddress.IPv6Address | None, operation: str, count: int, payload: int) -> None:
         dollars = prices.requests("s3", operation, count, payload)
@@ -55,13 +55,13 @@ def _stats(role: str) -> Stats:
 
     for (sender, receiver), (packets, size, objects) in TRAFFIC.items():
         if role == sender:
-            stats.egressed(packets, packets * size, ADDRESSES[receiver])
+            stats.egressed(packets, packets * size, ADDRESSES[receiver].compressed)
             requests(ADDRESSES[receiver], "put", objects, packets * size)
         elif role == receiver:
-            stats.ingressed(packets, packets * size, ADDRESSES[sender])
+            stats.ingressed(packets, packets * size, ADDRESSES[sender].compressed)
             requests(ADDRESSES[sender], "get", objects, packets * size)
             heard = NOW - 600 if sender == SILENT else NOW - (2 if sender == "peer" else 7)
-            stats.heard_from(ADDRESSES[sender], heard)
+            stats.heard_from(ADDRESSES[sender].compressed, heard)
     requests(None, "list", 3 * 3600 * 2, 0)  # a listing every half second while idle
     return stats
 
