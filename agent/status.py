@@ -150,6 +150,8 @@ def run(where: str, as_json_output: bool = False, timeout: float = TIMEOUT) -> i
     """Print the status of the agent whose page is at `where` (--metrics); return the exit status."""
     try:
         url = metrics_url(where)
+        if not timeout > 0:
+            raise ValueError(f"--timeout {timeout:g}: give a number of seconds above 0")
     except ValueError as error:
         print(f"hoshino-agent status: error: {error}", file=sys.stderr)
         return 2

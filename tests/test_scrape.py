@@ -123,6 +123,11 @@ def test_metrics_option_refuses_a_bare_ipv6_address():
         metrics_url("fd5e::b:8081")
 
 
+def test_status_refuses_a_timeout_of_nothing(capsys):
+    assert status.run("8081", timeout=0) == 2
+    assert "--timeout 0: give a number of seconds above 0" in capsys.readouterr().err
+
+
 def served(stats: Stats) -> tuple[str, object]:
     registry = CollectorRegistry()
     registry.register(metrics.NodeCollector(stats, Heartbeat(0.001, 0.5), {"address": A.compressed, "key_id": ""},
