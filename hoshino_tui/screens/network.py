@@ -108,7 +108,7 @@ class NetworkScreen(Screen[None]):
         elif view is None:
             parts.append(("  reading the nodes' metrics pages...", "dim"))
         else:
-            parts.append(f"  {view.nodes} node{'s' if view.nodes != 1 else ''} · {view.answering} answer")
+            parts.append(f"  {view.nodes} node{'s' if view.nodes != 1 else ''} · {view.answering} answering")
             if silent := len(view.silent):
                 parts.append((f" · {silent} silent", "bold red"))
             read = time.strftime("%H:%M:%S", time.gmtime(view.read_at))
