@@ -191,7 +191,8 @@ class Discovery:
         plan = self.triage.plan(bells)
         for reason, count in plan.dropped.items():
             self.delivery.stats.drop(reason, count - 1)
-            self.delivery.drop_object(reason, plan.examples[reason], f"{count} bells, the latest for this key")
+            bells_named = f"{count} bell{'s' if count != 1 else ''}"
+            self.delivery.drop_object(reason, plan.examples[reason], f"{bells_named}, the latest for this key")
         for bell, reason, sent_at in plan.refuse:
             self._claim(Candidate(bell.key, sent_at, min(bell.size, wire.MAX_OBJECT_BYTES), rung=True), reason,
                         bell.size)
@@ -234,7 +235,7 @@ class Discovery:
         if claim is Claim.RECHECK:
             candidate = Candidate(candidate.key, candidate.sent_at, 0, recheck=True)  # one byte tells
         elif reason:
-            what = f"object of {size} bytes"
+            what = f"object of {size} byte{'s' if size != 1 else ''}"
             if reason in ("stale", "future"):  # the sender's clock, most likely: name how far off it is
                 what = f"{what}, {explain(candidate.sent_at, put_at, self.clock())}"
             self.delivery.refuse(candidate.key, reason, candidate.sent_at, what)

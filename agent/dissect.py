@@ -125,7 +125,7 @@ class Dissection:
             fragment = int(self.layers[0].field("Fragment offset").value)
             where = f", fragment at {fragment * 8}" if fragment else ""
             return f"IPv4 protocol={self.next_header} len={self.layers[0].field('Total length').text}{where}"
-        return f"{len(self.packet)} bytes: {self.packet[:8].hex()}"
+        return f"{len(self.packet)} byte{'s' if len(self.packet) != 1 else ''}: {self.packet[:8].hex()}"
 
     @property
     def names(self) -> list[str]:

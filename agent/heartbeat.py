@@ -18,7 +18,7 @@ class Heartbeat:
     slows down under load, so does the polling, at the endpoint's own pace, instead of piling more
     listings onto it. That is not a missed beat: a beat is missed only when the receive pipeline is
     full and the poll is skipped (`skipped()`). `faster()` and `slower()` come from outside (a
-    person's keys) and hold the interval until `automatic()`.
+    person's keys) and hold the interval until `automatic()`, as `hold()` does at a given pace.
     """
 
     def __init__(self, fastest: float, slowest: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -57,6 +57,11 @@ class Heartbeat:
         """Halve the rate and hold it there, even past the slowest bound."""
         self._manual = True
         self._set(self._interval * 2, limit=max(self.slowest, HOLD_LIMIT))
+
+    def hold(self, interval: float) -> None:
+        """Hold the interval at this many seconds (within fastest and HOLD_LIMIT): a pace a person can watch."""
+        self._manual = True
+        self._set(interval, limit=max(self.slowest, HOLD_LIMIT))
 
     def automatic(self) -> None:
         """Let the work found set the rate again (back within bounds)."""

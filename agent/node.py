@@ -122,6 +122,9 @@ class Node:
     def automatic(self) -> None:
         self.heartbeat.automatic()
 
+    def hold(self, interval: float) -> None:
+        self.heartbeat.hold(interval)
+
     @property
     def interval(self) -> float:
         return self.heartbeat.interval

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,11 +90,21 @@ class Lab:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Stop traffic and agents, remove the namespaces, stop the server; each step on its own."""
+    def stop_agents(self) -> None:
+        """Stop the traffic and ask every agent to stop, without waiting: they wind down together, and
+        alongside whatever else is stopping, while close() waits for them."""
         for service in reversed(self._services):
             with contextlib.suppress(Exception):
                 service.stop()
+        self._services.clear()
+        for process in self.agents:
+            if process.poll() is None:
+                with contextlib.suppress(OSError):
+                    process.send_signal(signal.SIGTERM)
+
+    def close(self) -> None:
+        """Stop traffic and agents, remove the namespaces, stop the server; each step on its own."""
+        self.stop_agents()
         for process in self.agents:
             with contextlib.suppress(Exception):
                 stop_process(process)

@@ -284,6 +284,9 @@ class ReplayNode:
     def slower(self) -> None:
         self._set(min(SLOWEST, self.interval * 2), "slower")
 
+    def hold(self, interval: float) -> None:
+        self._set(interval, "hold")
+
     def automatic(self) -> None:
         with self._lock:
             self._manual = False

@@ -66,6 +66,12 @@ class RecordingNode:
     def manual(self) -> bool:
         return self._held is not None
 
+    @property
+    def ended(self) -> bool:
+        """Every recorded event has been published."""
+        with self._lock:
+            return self._ended
+
     def clock(self) -> float:
         """The recording's time at the point played, running on at the playback's speed between events."""
         with self._lock:
@@ -98,6 +104,9 @@ class RecordingNode:
 
     def automatic(self) -> None:
         self._held = None
+
+    def hold(self, interval: float) -> None:
+        self._held = min(max(self.slowest, HOLD_LIMIT), max(self.fastest, interval))
 
     def recent_objects(self) -> list[CarriedObject]:
         """The objects the recorded node carried up to the point played, rebuilt from its packets."""
@@ -137,7 +146,8 @@ class RecordingNode:
         with self._lock:
             self._ended = True
         if not (self._stop.is_set() or self._stopped.is_set()):
-            skipped = f" ({self.playback.skipped} lines skipped)" if self.playback.skipped else ""
+            lines = self.playback.skipped
+            skipped = f" ({lines} line{'' if lines == 1 else 's'} skipped)" if self.playback.skipped else ""
             self.events.publish(Notice(self.clock(), "info", f"end of the recording{skipped}"))
 
     def _carry(self, event: PacketSeen) -> None:
