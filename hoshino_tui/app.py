@@ -24,7 +24,7 @@ from agent.recent import CarriedObject
 
 from .bucket import StoreLike
 from .controls import NodeControl
-from .messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, PacketsSeen, StatsUpdated
+from .messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, NoticePosted, PacketsSeen, StatsUpdated
 from .network import NetworkSource
 from .pump import EventPump
 from .screens.dashboard import DashboardScreen
@@ -38,6 +38,9 @@ from .widgets.packet_table import PacketTable
 
 STOP_TIMEOUT = 15.0
 """How long quitting waits for the node to remove its device and route."""
+HOLD_SLOW = 5.0
+"""What h holds the heartbeat at: slow enough to see objects wait in the bucket (the inspector lists
+every three seconds), under the default --max-age (10 s), so they are not refused as stale."""
 
 
 class HoshinoApp(App[None]):
@@ -57,6 +60,10 @@ class HoshinoApp(App[None]):
                 tooltip="Halve the node's poll rate; past the idle bound packets wait in the bucket, "
                         "where the inspector sees them"),
         Binding("a", "automatic", "Auto", id="automatic", tooltip="Let the heartbeat adapt to traffic again"),
+        # Out of the footer, which must fit 80 columns: the heartbeat pane names it.
+        Binding("h", "hold", "Hold 5 s", id="hold", show=False,
+                tooltip="Hold the heartbeat at one poll every 5 s, so objects wait in the bucket where the "
+                        "inspector sees them; a gives it back"),
         Binding("i", "inspector", "Inspector", id="inspector", tooltip="The objects waiting in the bucket"),
         # Kept out of the footer, which must fit 80 columns with q: help and the command palette list it.
         Binding("n", "network", "Network", id="network", show=False,
@@ -64,11 +71,14 @@ class HoshinoApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Keys and what each pane shows"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the node (it removes its device and route) and quit"),
     ]
-    NODE_ACTIONS = ("faster", "slower", "automatic", "inspector", "network")
+    HEARTBEAT_ACTIONS = ("faster", "slower", "automatic", "hold")
+    """The keys that act on a live node's heartbeat, hidden in a replay (a recording cannot be sped up)."""
+    NODE_ACTIONS = (*HEARTBEAT_ACTIONS, "inspector", "network")
     """The keys that need a node, hidden when the inspector runs alone."""
 
     state: reactive[str] = reactive("starting", init=False)
-    """The node's state: starting, running, degraded, stopping, stopped or failed."""
+    """The node's state: starting, running, degraded, stopping, stopped or failed; a replay's is replaying
+    or ended."""
 
     def __init__(
         self,
@@ -83,11 +93,15 @@ class HoshinoApp(App[None]):
         after_start: Callable[[], None] | None = None,
         probe: Callable[[float], None] | None = None,
         network: NetworkSource | None = None,
+        replay: str = "",
+        tear_down: Callable[[], None] | None = None,
     ) -> None:
         """node_factory makes the node in a worker thread, so a failure there is shown, not raised.
         after_start runs in that thread once the node is up; probe(t) is called after the screen
         shows an event published at time t (for the benchmark); network: where the network screen reads
-        the nodes' pages (default: the running node's page and its peers', in its namespace)."""
+        the nodes' pages (default: the running node's page and its peers', in its namespace). replay
+        names the recording the node plays back (its node cannot be steered); tear_down removes, once
+        the node has stopped, what was built for it (the demo's lab), while the screen still says so."""
         super().__init__()
         self.events = events if events is not None else EventQueue()
         self.node_factory = node_factory
@@ -99,6 +113,10 @@ class HoshinoApp(App[None]):
         self.after_start = after_start
         self.probe = probe
         self.network = network
+        self.replay = replay
+        self.tear_down = tear_down
+        self._torn_down = threading.Lock()
+        self._quitting = False
         self.node: NodeControl | None = None
         self.pump = EventPump(self.events, self._deliver)
         self.bucket = config.bucket if config else ""
@@ -111,10 +129,10 @@ class HoshinoApp(App[None]):
     def _facts(self) -> NodeFacts:
         config = self.config
         if config is None:
-            return NodeFacts()
+            return NodeFacts(replay=self.replay)
         return NodeFacts(address=config.address.compressed if config.address else "",
                          interface=config.interface, netns=config.netns, bucket=config.bucket,
-                         endpoint=config.endpoint_url or "")
+                         endpoint=config.endpoint_url or "", replay=self.replay)
 
     def get_default_screen(self) -> Screen[None]:
         if self.inspect_only:
@@ -122,14 +140,16 @@ class HoshinoApp(App[None]):
         config = self.config
         bounds = (config.fastest_poll, config.slowest_poll) if config else (0.0, 0.0)
         self._dashboard = DashboardScreen(self._facts(), network=config.network if config else None,
-                                          bounds=bounds, clock=self.clock)
+                                          bounds=bounds, clock=self.clock, pcap_dir=self.pcap_dir)
         return self._dashboard
 
     def _inspector(self, standalone: bool = False) -> InspectorScreen:
         config = self.config
+        network = self._dashboard.network if self._dashboard else config.network if config else None
         return InspectorScreen(self.store_factory, bucket=config.bucket if config else self.bucket,
                                key_prefix=config.key_prefix if config else "", clock=self.clock,
-                               pcap_dir=self.pcap_dir, standalone=standalone, recent=self._recent_objects)
+                               pcap_dir=self.pcap_dir, standalone=standalone, recent=self._recent_objects,
+                               network=network)
 
     def _recent_objects(self) -> list[CarriedObject]:
         return self.node.recent_objects() if self.node is not None else []
@@ -208,7 +228,7 @@ class HoshinoApp(App[None]):
 
     def on_agent_started(self, message: AgentStarted) -> None:
         self.bucket = message.event.bucket
-        self.state = "running"
+        self.state = "replaying" if self.replay else "running"
 
     def on_agent_failed(self, message: AgentFailed) -> None:
         self.state = "failed"
@@ -222,12 +242,20 @@ class HoshinoApp(App[None]):
             self.state = "stopped"
 
     def on_stats_updated(self, message: StatsUpdated) -> None:
-        if self.state not in ("failed", "stopped", "stopping"):
+        if self.replay:
+            if self.state not in ("failed", "stopped", "stopping", "ended"):
+                self.state = "replaying" if message.view.state == "running" else message.view.state
+        elif self.state not in ("failed", "stopped", "stopping"):
             self.state = message.view.state
         self._probe(message.oldest)
 
     def on_packets_seen(self, message: PacketsSeen) -> None:
         self._probe(message.packets[0].time)
+
+    def on_notice_posted(self, message: NoticePosted) -> None:
+        # A replay tells its end with a notice, after every recorded event.
+        if self.replay and getattr(self.node, "ended", False) and self.state not in ("failed", "stopped"):
+            self.state = "ended"
 
     def _probe(self, published: float) -> None:
         if self.probe is not None:
@@ -261,6 +289,10 @@ class HoshinoApp(App[None]):
     def action_automatic(self) -> None:
         """Let the heartbeat adapt to traffic again."""
         self._nudge(lambda node: node.automatic())
+
+    def action_hold(self) -> None:
+        """Hold the heartbeat at a pace slow enough to watch objects wait in the bucket."""
+        self._nudge(lambda node: node.hold(HOLD_SLOW))
 
     def action_inspector(self) -> None:
         """Open the inspector over the dashboard."""
@@ -305,30 +337,65 @@ class HoshinoApp(App[None]):
             self.push_screen(HelpScreen(self.help_sections()))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """With the inspector alone there is no node: hide the keys that act on one."""
-        return not (self.inspect_only and action in self.NODE_ACTIONS)
+        """With the inspector alone there is no node: hide the keys that act on one; a replay's
+        heartbeat was recorded: hide the keys that would steer it."""
+        if self.inspect_only and action in self.NODE_ACTIONS:
+            return False
+        return not (self.replay and action in self.HEARTBEAT_ACTIONS)
 
     def stop_node(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop the node from any thread and wait until it has removed what it added."""
+        """Stop the node from any thread, wait until it has removed what it added, then tear down the rest."""
         self._stop.set()
         if self.node_factory is not None:
             self._node_done.wait(timeout)
+        self._tear_down()
+
+    def _tear_down(self) -> None:
+        if self.tear_down is not None and self._torn_down.acquire(blocking=False):
+            self.tear_down()
 
     async def action_quit(self) -> None:
-        """Stop the node (it removes its device and route), then leave."""
+        """Stop the node (it removes its device and route) and what was built for it, saying so, then leave."""
+        if self._quitting:
+            return  # already on its way out
+        self._quitting = True
+        # In a worker, so the screen keeps drawing what is being torn down while it is.
+        self.run_worker(self._quit(), name="quit", group="quit", exclusive=True, exit_on_error=False,
+                        description="stop the node and leave")
+
+    async def _quit(self) -> None:
         self._stop.set()
-        if self.node_factory is not None and not self.inspect_only and self.state != "stopped":
+        stopping = self.node_factory is not None and not self.inspect_only and not self._node_done.is_set()
+        if stopping:
             self.state = "stopping"
+            if not self.replay:
+                self._say_quitting("Stopping the node: its loops and last deletes, then its device and route"
+                                   + ("; the demo's peer node and traffic alongside" if self.tear_down else ""))
+        # The rest winds down alongside the node: tear_down waits for the node where it must.
+        tearing = asyncio.create_task(asyncio.to_thread(self._tear_down)) if self.tear_down else None
+        if stopping:
             await asyncio.to_thread(self._node_done.wait, STOP_TIMEOUT)
+        if tearing is not None:
+            self._say_quitting("Removing the demo's namespaces and its S3 and SQS servers")
+            await tearing
         self.exit()
 
+    def _say_quitting(self, what: str) -> None:
+        self.clear_notifications()
+        self.notify(what, title="Quitting", timeout=STOP_TIMEOUT)
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Poll faster", "Double the node's poll rate (f)", self.action_faster)
-        yield SystemCommand("Poll slower", "Halve the node's poll rate (s)", self.action_slower)
-        yield SystemCommand("Automatic heartbeat", "Let the poll rate adapt again (a)", self.action_automatic)
-        yield SystemCommand("Inspector", "Objects waiting in the bucket (i)", self.action_inspector)
-        yield SystemCommand("Network", "Every node: traffic, silence and cost (n)", self.action_network)
+        # Textual's own quit leaves at once: ours stops the node first, so it replaces it.
+        yield from (command for command in super().get_system_commands(screen) if command.title != "Quit")
+        if not (self.inspect_only or self.replay):
+            yield SystemCommand("Poll faster", "Double the node's poll rate (f)", self.action_faster)
+            yield SystemCommand("Poll slower", "Halve the node's poll rate (s)", self.action_slower)
+            yield SystemCommand("Hold the heartbeat slow", "One poll every 5 s: objects wait in the bucket (h)",
+                                self.action_hold)
+            yield SystemCommand("Automatic heartbeat", "Let the poll rate adapt again (a)", self.action_automatic)
+        if not self.inspect_only:
+            yield SystemCommand("Inspector", "Objects waiting in the bucket (i)", self.action_inspector)
+            yield SystemCommand("Network", "Every node: traffic, silence and cost (n)", self.action_network)
         yield SystemCommand("Help", "Keys and panes (?)", self.action_help)
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Pause or resume packets", "Freeze the packet table (p)",
@@ -336,9 +403,12 @@ class HoshinoApp(App[None]):
             yield SystemCommand("Filter packets", "Show only the packets that match (/)", screen.action_filter)
             yield SystemCommand("Decode packet", "Full decode of the highlighted packet (Enter)",
                                 screen.action_open_packet)
+            yield SystemCommand("Write packets to pcap", "The packets the table shows, filtered or not (w)",
+                                screen.action_write_packets)
         if isinstance(screen, InspectorScreen):
             yield SystemCommand("Refresh bucket", "List the bucket again (r)", screen.action_refresh)
             yield SystemCommand("Write selected to pcap", "The selected object's packets (w)",
                                 screen.action_write_selected)
             yield SystemCommand("Write all to pcap", "Every listed object's packets (W)", screen.action_write_all)
-        yield SystemCommand("Stop and quit", "Stop the node and leave (q)", self.action_quit)
+        yield SystemCommand("Quit", "Stop the node (it removes its device and route), then leave (q)",
+                            self.action_quit)

@@ -172,8 +172,9 @@ def replay_app(path: Path, speed: float = 1.0, *, pcap_dir: Path = Path("."), co
     from agent.lab.replay import RecordingNode
 
     node = RecordingNode(path, EventQueue(), speed)
+    played = f"{path.name} at {'full speed' if speed == 0 else f'x{speed:g}'}"
     app = HoshinoApp(node.events, lambda: node, config=config, store_factory=store_factory, clock=node.clock,
-                     pcap_dir=pcap_dir)
+                     pcap_dir=pcap_dir, replay=played)
     return app, node
 
 
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(error))
         demo = Demo(events, s3=args.s3, s3_client=args.s3_client)
         app = HoshinoApp(events, demo.make_node, store_factory=demo.make_store, after_start=demo.start_traffic,
-                         pcap_dir=args.pcap_dir)
+                         pcap_dir=args.pcap_dir, tear_down=demo.close)
         return _run(app, demo.close, *([recorder.close] if recorder else []))
     if not args.bucket:
         print(USAGE_HINT, file=sys.stderr)

@@ -32,6 +32,10 @@ class NodeControl(Protocol):
 
     def automatic(self) -> None: ...
 
+    def hold(self, interval: float) -> None:
+        """Hold the heartbeat at interval seconds until automatic()."""
+        ...
+
     def recent_objects(self) -> list[CarriedObject]:
         """The objects the node recently sent and received, oldest first."""
         ...

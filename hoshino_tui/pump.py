@@ -11,6 +11,7 @@ from textual.message import Message
 from agent.events import Event, EventQueue, NodeStarted, NodeStopped, Notice, PacketSeen, StatsSampled
 
 from .messages import AgentStarted, AgentStopped, NoticePosted, PacketsSeen, StatsUpdated
+from .retransmissions import Retransmissions
 from .sampler import StatsModel
 
 BATCH_LIMIT = 5_000
@@ -26,6 +27,7 @@ class EventPump:
         self.post = post
         self.period = period
         self.model = StatsModel()
+        self.retransmissions = Retransmissions()
         self.count = 0
 
     def run(self, cancelled: Callable[[], bool]) -> None:
@@ -58,7 +60,7 @@ class EventPump:
                 self.model.add(event)
                 oldest_stats = event.time if oldest_stats is None else oldest_stats
             elif isinstance(event, PacketSeen):
-                packets.append(event)
+                packets.append(self.retransmissions.mark(event))
             elif isinstance(event, Notice):
                 notices.append(event)
             elif isinstance(event, NodeStarted):

@@ -136,6 +136,13 @@ class StatsView:
     cost: CostView
     clock_offset: float | None = None
     """How far the node's clock is ahead of the bucket's, in seconds; None until known."""
+    receives: Series = Series(0.0, 0.0, ())
+    """The doorbell's long polls, the node's wake-ups when it waits on one."""
+
+    @property
+    def doorbell(self) -> bool:
+        """The node waits on a doorbell instead of listing on its heartbeat."""
+        return self.cost.wakeup == "sqs"
 
 
 @dataclass
@@ -147,6 +154,8 @@ class StatsModel:
     _traffic: dict[str, RateSeries] = field(default_factory=dict)
     _dollars: RateSeries = field(default_factory=RateSeries)
     _nat: RateSeries = field(default_factory=RateSeries)
+    _receives: RateSeries = field(default_factory=RateSeries)
+    """The doorbell's long polls (SQS ReceiveMessage): each returns with bells or after 20 s of none."""
     _polls: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
     _poll_bin: float | None = None
     _last: StatsSampled | None = None
@@ -165,6 +174,7 @@ class StatsModel:
             series.add(sample.time, getattr(sample, name))
         self._dollars.add(sample.time, sum(sample.dollars.values()))
         self._nat.add(sample.time, sample.nat_dollars)
+        self._receives.add(sample.time, sample.requests.get("sqs.receive", 0))
         if self._poll_bin is None or sample.time - self._poll_bin >= self.step or sample.time < self._poll_bin:
             self._polls.append(1.0 / sample.interval if sample.interval > 0 else 0.0)
             self._poll_bin = sample.time
@@ -186,7 +196,7 @@ class StatsModel:
             missed_beats=last.missed_beats, events_dropped=last.events_dropped,
             waiting_egress=last.waiting_egress, pace_rate=last.pace_rate, samples=self._samples,
             cost=self._cost(last),
-            clock_offset=last.clock_offset,
+            clock_offset=last.clock_offset, receives=_series(self._receives),
         )
 
     def _cost(self, last: StatsSampled) -> CostView:

@@ -65,7 +65,7 @@ async def settle(pilot: Pilot[Any], timeout: float = 15.0) -> None:
     def drawn() -> bool:
         view = app.pump.model.view()
         return (app.pump.count == published and table.seen == packets and view is not None
-                and view.samples == samples and app.state == "running")
+                and view.samples == samples and app.state == ("ended" if replayed else "running"))
 
     while not drawn():
         assert time.monotonic() < deadline, f"only {app.pump.count} of {published} events were shown"

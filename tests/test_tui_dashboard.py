@@ -193,7 +193,7 @@ async def test_state_header_and_notices() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.pump.count == len(node.recorded))
         header = app.screen.query_one(NodeHeader)
-        assert header.facts.state == "running"
+        await wait_for(pilot, lambda: header.facts.state == "running")  # posted is not yet drawn
         assert header.facts.address == LOCAL
         assert "up 0:01:30" in header.lines(200)[1].plain
         messages = [notification.message for notification in app._notifications]
@@ -351,8 +351,8 @@ async def test_command_palette_offers_every_action() -> None:
     app, _ = recorded_app()
     async with app.run_test(size=SIZE):
         titles = {command.title for command in app.get_system_commands(app.screen)}
-    assert {"Poll faster", "Poll slower", "Automatic heartbeat", "Inspector", "Help",
-            "Pause or resume packets", "Filter packets", "Decode packet", "Stop and quit"} <= titles
+    assert {"Poll faster", "Poll slower", "Hold the heartbeat slow", "Automatic heartbeat", "Inspector", "Help",
+            "Pause or resume packets", "Filter packets", "Decode packet", "Write packets to pcap", "Quit"} <= titles
 
 
 @pytest.mark.root

@@ -8,15 +8,18 @@ import contextlib
 import ipaddress
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
 
+from .. import formatting
 from ..filtering import EVERYTHING
 from ..messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, NoticePosted, PacketsSeen, StatsUpdated
+from ..pcap import export_pcap
 from ..widgets.cost_pane import CostPane
 from ..widgets.drops_pane import DropsPane
 from ..widgets.filter_bar import FilterBar
@@ -49,11 +52,16 @@ class DashboardScreen(Screen[None]):
                 tooltip="Show every packet again"),
         Binding("enter", "open_packet", "Decode", id="decode",
                 tooltip="Open the full decode of the highlighted packet"),
+        Binding("w", "write_packets", "Write pcap", id="write-packets", show=False,
+                tooltip="Write the packets the table shows (as filtered) to a pcap file"),
     ]
 
     def __init__(self, facts: NodeFacts, network: ipaddress.IPv6Network | None = None,
-                 bounds: tuple[float, float] = (0.0, 0.0), clock: Callable[[], float] = time.time) -> None:
+                 bounds: tuple[float, float] = (0.0, 0.0), clock: Callable[[], float] = time.time,
+                 pcap_dir: Path = Path(".")) -> None:
+        """facts.replay set: the node plays a recording back, and its heartbeat cannot be steered."""
         super().__init__()
+        self.pcap_dir = pcap_dir
         self._facts = facts
         self._network = network
         self._bounds = bounds
@@ -65,7 +73,7 @@ class DashboardScreen(Screen[None]):
         yield ProblemBanner(id="problem")
         with Container(id="panes"):
             yield S3Pane(id="s3")
-            yield HeartbeatPane(id="heartbeat")
+            yield HeartbeatPane(replay=bool(self._facts.replay), id="heartbeat")
             yield TrafficPane(id="traffic")
             yield CostPane(id="cost")
             yield DropsPane(id="drops")
@@ -88,6 +96,11 @@ class DashboardScreen(Screen[None]):
         self.set_class(event.size.width < NARROW, "-narrow")
         self.set_class(event.size.height < SHORT, "-short")
         self._show_drops_summary()
+
+    @property
+    def network(self) -> ipaddress.IPv6Network | None:
+        """The node's network, once known."""
+        return self._network
 
     @property
     def drops_hidden(self) -> bool:
@@ -137,9 +150,11 @@ class DashboardScreen(Screen[None]):
         self.query_one(TrafficPane).show(view)
         self.query_one(CostPane).show(view.cost)
         heartbeat = self.query_one(HeartbeatPane)
+        if view.doorbell:
+            heartbeat.show_wakeups(view.receives, view.s3["list"])
         heartbeat.show_interval(view.interval, view.manual)
         heartbeat.show_skipped(view.missed_beats)
-        heartbeat.show_history(view.polls)
+        heartbeat.show_history(view.receives.history if view.doorbell else view.polls)
         self.query_one(DropsPane).show_counts(view.dropped, view.ignored)
         self._show_drops_summary()
 
@@ -220,6 +235,26 @@ class DashboardScreen(Screen[None]):
 
     def on_filter_bar_cancelled(self, message: FilterBar.Cancelled) -> None:
         self.query_one(PacketTable).focus()
+
+    def action_write_packets(self) -> None:
+        """Write the packets the table shows to a new pcap file."""
+        packets = [(packet.time, packet.packet) for packet in self.query_one(PacketTable).shown_packets()
+                   if packet.packet]
+        if not packets:
+            self.notify("No packet shown to write", severity="warning", timeout=3)
+            return
+        self._write(packets)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="dashboard-pcap", description="write a pcap file")
+    def _write(self, packets: list[tuple[float, bytes]]) -> None:
+        try:
+            path, count = export_pcap(self.pcap_dir, "packets", self.clock(), packets)
+        except OSError as error:
+            self.app.call_from_thread(self.notify, f"writing the pcap file failed: {error}", title="pcap",
+                                      severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self.notify, f"{formatting.plural(count, 'packet')} -> {path}",
+                                  title="pcap written", timeout=10)
 
     def action_open_packet(self) -> None:
         """Open the highlighted packet's full decode."""

@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from ..filtering import FILTER_HELP
 from ..widgets.cost_pane import COST_HELP
-from ..widgets.heartbeat_pane import SKIPPED_HELP
+from ..widgets.heartbeat_pane import DOORBELL_HELP, SKIPPED_HELP
 
 KEY_STYLE = "bold #f0c674"
 KEY_COLUMN = 7
@@ -28,12 +28,15 @@ _KEY_NAMES = {
     "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "tab": "Tab",
 }
 PANES = (
-    ("Header", "address, device, bucket, endpoint, state and uptime; degraded while S3 requests fail"),
+    ("Header", "address, device, bucket, endpoint, state and uptime; degraded while S3 requests fail. A replay "
+               "is marked REPLAY, its state replaying or ended, its time how far into the recording it is"),
     ("S3 requests", "requests per second by operation (a slow one as '1 / 20 s'), totals, median latency; "
                     "errors by kind in the border"),
     ("Heartbeat", "how often the node lists its inbox: traffic speeds it up, idleness slows it down; "
-                  "forced after f or s until a. The sparkline runs from the slowest bound (baseline) "
+                  "forced after f or s until a; h holds it at one poll every 5 s, so objects wait in the "
+                  "bucket where the inspector sees them. The sparkline runs from the slowest bound (baseline) "
                   "to the fastest (full)"),
+    ("Wake-up", DOORBELL_HELP),
     ("Polls skipped", SKIPPED_HELP),
     ("Traffic", "packets and bytes per second through the device, in and out"),
     ("Cost (estimate)", COST_HELP),

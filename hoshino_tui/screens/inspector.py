@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -20,11 +21,13 @@ from agent.dissect import Dissection, dissect
 from agent.events import PacketSeen
 from agent.recent import CarriedObject
 
+from .. import formatting
 from ..bucket import BucketObject, StoreLike, describe, describe_carried, merge, packets_of
 from ..messages import BucketFailed, ObjectFetched, ObjectsListed, PcapWritten
 from ..pcap import export_pcap
-from ..widgets.hex_view import HexView
+from ..widgets.hex_view import HexView, width_beside_tree
 from ..widgets.layer_tree import LayerTree, Span
+from ..widgets.node_header import fit
 from ..widgets.object_table import ObjectTable
 
 MAX_KEYS = 1000
@@ -69,9 +72,12 @@ class InspectorScreen(Screen[None]):
     def __init__(self, store_factory: Callable[[], StoreLike] | None, *, bucket: str = "",
                  key_prefix: str = "", clock: Callable[[], float], pcap_dir: Path = Path("."),
                  standalone: bool = False, recent: Callable[[], Sequence[CarriedObject]] = no_objects,
-                 matcher: MatcherFactory = words_matcher, refresh: float = REFRESH) -> None:
-        """recent gives the objects the node carried lately; matcher reads the filter typed after /."""
+                 matcher: MatcherFactory = words_matcher, refresh: float = REFRESH,
+                 network: ipaddress.IPv6Network | None = None) -> None:
+        """recent gives the objects the node carried lately; matcher reads the filter typed after /;
+        destinations in network are shown by their interface identifier."""
         super().__init__()
+        self.network = network
         self._store_factory = store_factory
         self._store: StoreLike | None = None
         self._store_lock = threading.Lock()
@@ -111,7 +117,13 @@ class InspectorScreen(Screen[None]):
             yield HexView(id="inspector-hex")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        # The dump takes exactly what its bytes per line need; the tree, whose lines are long, the rest.
+        self.query_one(HexView).styles.width = width_beside_tree(event.size.width)
+        self._status()
+
     def on_mount(self) -> None:
+        self.query_one(ObjectTable).network = self.network
         self.query_one(ObjectTable).border_title = "Objects"
         self.query_one(LayerTree).border_title = "Structure"
         self.query_one(HexView).border_title = "Bytes"
@@ -124,23 +136,24 @@ class InspectorScreen(Screen[None]):
     # What the header says.
 
     def _title(self) -> Text:
+        """The status line, fitted to the width: the filter and its count are the last to go."""
         if self._store_factory is None:
             bucket: tuple[str, str] = ("none: what the node carried only", "italic")
         else:
             bucket = (self.bucket or "-", "bold")
-        parts: list[str | tuple[str, str]] = [(" inspector ", "bold reverse"), "  bucket ", bucket]
+        parts: list[tuple[int, Text]] = [(0, Text(" inspector ", style="bold reverse")),
+                                         (2, Text.assemble("  bucket ", bucket))]
         if self.key_prefix:
-            parts.append(f"  prefix {self.key_prefix!r}")
-        parts.append(("  " + self._counts(), "dim"))
+            parts.append((3, Text(f"  prefix {self.key_prefix!r}")))
+        parts.append((1, Text("  " + self._counts(), style="dim")))
         if self.filter_problem:
-            parts.append(("  filter: " + self.filter_problem, "bold red"))
+            parts.append((0, Text("  filter: " + self.filter_problem, style="bold red")))
         elif self.query_text:
-            parts.append(("  filter ", "bold"))
-            parts.append((self.query_text, "bold reverse"))
-            parts.append(f" {len(self.query_one(ObjectTable).objects)} of {self.total}")
+            parts.append((0, Text.assemble(("  filter ", "bold"), (self.query_text, "bold reverse"),
+                                           f" {len(self.query_one(ObjectTable).objects)} of {self.total}")))
         if self.last_pcap:
-            parts.append(("  wrote " + self.last_pcap, "dim"))
-        return Text.assemble(*parts)
+            parts.append((2, Text("  wrote " + self.last_pcap, style="dim")))
+        return fit(parts, self.size.width or self.app.size.width)
 
     def _counts(self) -> str:
         waiting = len(self.listed)
@@ -154,7 +167,7 @@ class InspectorScreen(Screen[None]):
             bucket = "listing... · "
         else:
             more = " (the first 1000)" if waiting >= MAX_KEYS else ""
-            bucket = f"{waiting} waiting{more} for {groups} destination{'s' if groups != 1 else ''} · "
+            bucket = f"{waiting} waiting{more} for {formatting.plural(groups, 'destination')} · "
         return f"{bucket}{carried['sent']} sent, {carried['received']} received lately"
 
     def _status(self) -> None:
@@ -253,8 +266,8 @@ class InspectorScreen(Screen[None]):
         self.bodies = {key: body for key, body in self.bodies.items() if key in shown_keys}
         self._seen = {key: seen for key, seen in self._seen.items() if key in shown_keys}
         if self.match is not None:
-            rows = [obj for obj in rows if (self.current is not None and obj.key == self.current.key)
-                    or any(map(self.match, self._packets(obj)))]
+            # The selection too must match: what is shown, selected and written is what the filter lets by.
+            rows = [obj for obj in rows if any(map(self.match, self._packets(obj)))]
         table = self.query_one(ObjectTable)
         table.show(rows, self.clock(), keep=self.current.key if self.current else None)
         self._status()
@@ -328,8 +341,9 @@ class InspectorScreen(Screen[None]):
             hex_view.show(body)
             return
         self.dissections = [dissect(packet) for packet in packets]
-        count = f"{len(packets)} packet{'s' if len(packets) > 1 else ''}"
-        tree.show(self.dissections, note=f"{obj.key}  ·  {where}  ·  {kind}  ·  {count}  ·  {len(body)} bytes")
+        count = formatting.plural(len(packets), "packet")
+        tree.show(self.dissections,
+                  note=f"{obj.key}  ·  {where}  ·  {kind}  ·  {count}  ·  {formatting.plural(len(body), 'byte')}")
         hex_view.show(packets[0])
 
     # What the workers and the widgets report.
@@ -383,7 +397,8 @@ class InspectorScreen(Screen[None]):
             return
         self.last_pcap = message.path
         self._status()
-        self.notify(f"{message.packets} packets from {message.objects} objects -> {message.path}"
+        written = f"{formatting.plural(message.packets, 'packet')} from {formatting.plural(message.objects, 'object')}"
+        self.notify(f"{written} -> {message.path}"
                     + (f"\nskipped: {skipped}" if skipped else ""), title="pcap written", timeout=10)
 
     def on_input_changed(self, message: Input.Changed) -> None:

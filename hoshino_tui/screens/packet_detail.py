@@ -18,11 +18,8 @@ from agent.events import PacketSeen
 
 from .. import formatting
 from ..widgets.fitted_footer import FittedFooter
-from ..widgets.hex_view import HexView
+from ..widgets.hex_view import HexView, width_beside_tree
 from ..widgets.layer_tree import LayerTree, Span
-
-WIDE_HEX = 150
-"""From this many columns the hex view shows sixteen bytes a line; below, eight, so the tree keeps room."""
 
 
 class PacketDetailScreen(Screen[None]):
@@ -54,8 +51,7 @@ class PacketDetailScreen(Screen[None]):
         tree.focus()
 
     def on_resize(self, event: events.Resize) -> None:
-        per_line = 16 if event.size.width >= WIDE_HEX else 8
-        self.query_one(HexView).styles.width = HexView.width_for(per_line)
+        self.query_one(HexView).styles.width = width_beside_tree(event.size.width)
 
     def _facts(self) -> Table:
         event = self.event

@@ -27,6 +27,21 @@ def bytes_per_line(width: int) -> int:
     return next((n for n in CHOICES if line_width(n) <= width), CHOICES[-1])
 
 
+TREE_WANTS, TREE_NEEDS = 72, 30
+"""Cells a decoded tree beside the dump wants before the dump goes to sixteen bytes a line, and needs
+before it goes down to four."""
+
+
+def width_beside_tree(total: int) -> int:
+    """The width of a dump that shares total cells with a tree: exactly what its bytes per line take,
+    sixteen when the tree keeps TREE_WANTS, else eight (four when even that leaves less than TREE_NEEDS)."""
+    for per_line in (16, 8):
+        width = line_width(per_line) + GUTTER
+        if total - width >= (TREE_WANTS if per_line == 16 else TREE_NEEDS):
+            return width
+    return line_width(4) + GUTTER
+
+
 def hex_dump(data: bytes, start: int = 0, length: int = 0, per_line: int = WIDTH) -> Text:
     """Offset, per_line bytes in groups of eight, and their ASCII; bytes start..start+length highlighted."""
     text = Text(no_wrap=True)

@@ -14,7 +14,11 @@ from .. import formatting
 _STATE_STYLE = {
     "starting": "bold yellow", "running": "bold green", "degraded": "bold #ff8700",
     "stopping": "bold yellow", "stopped": "bold bright_black", "failed": "bold red",
+    "replaying": "bold magenta", "ended": "bold bright_black",
 }
+_STATE_MARK = {"replaying": "▶", "ended": "■"}
+"""A replay's states are marked as a player's; a live node's with a dot."""
+REPLAY_BADGE = " REPLAY "
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,8 @@ class NodeFacts:
     stopped: float | None = None
     clock_offset: float | None = None
     """How far the node's clock is ahead of the bucket's, in seconds."""
+    replay: str = ""
+    """The recording played back, and how fast; empty for a live node."""
 
 
 def fit(parts: list[tuple[int, Text]], width: int) -> Text:
@@ -78,22 +84,30 @@ class NodeHeader(Widget):
         """The two lines as they fit in width cells."""
         facts = self.facts
         style = _STATE_STYLE.get(facts.state, "")
-        first: list[tuple[int, Text]] = [
-            (0, Text(" hoshino ", style="bold reverse")),
-            (0, Text("  " + (facts.address or "address not known yet"), style="bold" if facts.address else "dim")),
-        ]
+        replay = bool(facts.replay)
+        first: list[tuple[int, Text]] = [(0, Text(" hoshino ", style="bold reverse"))]
+        if replay:
+            first.append((0, Text.assemble(" ", (REPLAY_BADGE, "bold reverse magenta"))))
+        first.append((0, Text("  " + (facts.address or "address not known yet"),
+                              style="bold" if facts.address else "dim")))
         if facts.interface:
             first.append((1, Text.assemble(("  on ", "dim"), facts.interface)))
-            if facts.netns:
+            if facts.netns and not replay:  # a recorded namespace is long gone: the node is not here
                 first.append((2, Text(f" in netns {facts.netns}", style="dim")))
-        second: list[tuple[int, Text]] = [(0, Text.assemble((" ● ", style), (f"{facts.state:<9}", style)))]
+        mark = _STATE_MARK.get(facts.state, "●")
+        second: list[tuple[int, Text]] = [(0, Text.assemble((f" {mark} ", style), (f"{facts.state:<9}", style)))]
         if facts.started is not None and self._now is not None:
             end = facts.stopped if facts.stopped is not None else self._now
-            second.append((0, Text.assemble(("  up ", "dim"), formatting.uptime(end - facts.started))))
+            # A replay's time is the recording's: how far into it the playback is, not an uptime.
+            label = "  at " if replay else "  up "
+            second.append((0, Text.assemble((label, "dim"), formatting.uptime(end - facts.started))))
         if facts.clock_offset is not None:
             second.append((1, clock_part(facts.clock_offset)))
         second.append((1, Text.assemble(("  bucket ", "dim"), facts.bucket or "-")))
-        second.append((2, Text.assemble(("  endpoint ", "dim"), facts.endpoint or "AWS default")))
+        if replay:
+            second.append((2, Text.assemble(("  from ", "dim"), facts.replay)))
+        else:
+            second.append((2, Text.assemble(("  endpoint ", "dim"), facts.endpoint or "AWS default")))
         return fit(first, width), fit(second, width)
 
     def render(self) -> Text:

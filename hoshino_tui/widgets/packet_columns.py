@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..retransmissions import MARK
+
 INFO_MIN = 22
 """Columns are dropped, least useful first, until Info has this many cells."""
+INFO_WANT = 36
+"""...or, when its text is longer, this many: a TCP segment's flags and sequence numbers before the No."""
 ADDRESS_MIN = 12
 
 
@@ -66,18 +70,32 @@ def layout_columns(widest: Mapping[str, int], width: int) -> Layout:
 
     # A droppable column with nothing in it (no packet has a reason) is left out at once.
     kept = [column for column in COLUMNS if not column.drop or widest.get(column.key, 0)]
-    while room(kept, False) < INFO_MIN and any(column.drop for column in kept):
+    info_wants = max(INFO_MIN, min(INFO_WANT, widest.get("info", 0)))
+    while room(kept, False) < info_wants and any(column.drop for column in kept):
         kept.remove(min((column for column in kept if column.drop), key=lambda column: column.drop))
     reason_in_info = COLUMNS[-1] not in kept and widest.get("reason", 0) > 0
     wanted = widest.get("info_reason" if reason_in_info else "info", 0)
     full = widest.get("source_full", 0) + widest.get("destination_full", 0) > \
         widest.get("source_short", 0) + widest.get("destination_short", 0) and room(kept, True) >= wanted
     cap = 0
-    if room(kept, full) < INFO_MIN:
-        longest = max(widest.get("source_short", 0), widest.get("destination_short", 0))
-        cap = max(ADDRESS_MIN, longest - (INFO_MIN - room(kept, full)) // 2)
+    if room(kept, full) < info_wants:
+        # A rare long address (a multicast group, a peer beyond the network) is cut in the middle
+        # before Info is: the columns shrink together, never below ADDRESS_MIN.
+        cap = max(widest.get("source_short", 0), widest.get("destination_short", 0))
+        while cap > ADDRESS_MIN and room(kept, full, cap) < info_wants:
+            cap -= 1
     columns = tuple((column, column_width(column, full, cap)) for column in kept)
     return Layout(columns, max(0, room(kept, full, cap)), full, reason_in_info)
+
+
+def info_text(summary: str, protocol: str) -> str:
+    """The Info column's text: the summary without the protocol's name, which the Proto column shows
+    (a retransmission's mark stays in front)."""
+    mark = MARK if summary.startswith(MARK) else ""
+    rest = summary[len(mark):]
+    if rest.startswith(protocol + " "):
+        rest = rest[len(protocol) + 1:]
+    return mark + rest
 
 
 def short_address(text: str, network: ipaddress.IPv6Network | None) -> str:

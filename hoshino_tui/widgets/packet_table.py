@@ -20,7 +20,8 @@ from agent.events import PacketSeen
 
 from .. import formatting
 from ..filtering import EVERYTHING, PacketFilter
-from .packet_columns import Layout, cached_short_address, fit, layout_columns
+from ..retransmissions import MARK
+from .packet_columns import Layout, cached_short_address, fit, info_text, layout_columns
 
 MAX_ROWS = 500
 HISTORY = 2000
@@ -32,6 +33,8 @@ _PROTOCOL_STYLE = {"ICMPv6": Style(color="#f0a0ff"), "ICMP": Style(color="#f0a0f
 _VERDICT_STYLE = {"sent": Style(color="green"), "delivered": Style(color="green"), "ignored": Style(dim=True),
                   "dropped": Style(color="red", bold=True)}
 _PLAIN = Style()
+_RETRANSMISSION = Style(color="#ff5f5f")
+"""Wireshark's 'Bad TCP' rule, red, for a segment sent again."""
 
 
 class PacketTable(ScrollView, can_focus=True):
@@ -162,12 +165,13 @@ class PacketTable(ScrollView, can_focus=True):
         if rows:
             widest["no"] = max(widest.get("no", 0), len(str(rows[-1][0])))
         for _, packet in rows:
+            info = info_text(packet.summary, packet.protocol)
             for key, text in (("time", self._time(packet)), ("dir", "->"), ("proto", packet.protocol),
                               ("len", str(packet.length)), ("verdict", packet.verdict),
-                              ("reason", packet.reason), ("info", packet.summary)):
+                              ("reason", packet.reason), ("info", info)):
                 if len(text) > widest.get(key, 0):
                     widest[key] = len(text)
-            info_reason = len(packet.summary) + (len(packet.reason) + 2 if packet.reason else 0)
+            info_reason = len(info) + (len(packet.reason) + 2 if packet.reason else 0)
             if info_reason > widest.get("info_reason", 0):
                 widest["info_reason"] = info_reason
             for key, address in (("source", packet.source), ("destination", packet.destination)):
@@ -253,7 +257,9 @@ class PacketTable(ScrollView, can_focus=True):
     def cells(self, serial: int, packet: PacketSeen, layout: Layout) -> list[tuple[str, Style]]:
         """The row for one packet as (text, style) cells, fitted to the layout."""
         network = None if layout.full_addresses else self._network
-        info = f"{packet.reason}: {packet.summary}" if layout.reason_in_info and packet.reason else packet.summary
+        info = info_text(packet.summary, packet.protocol)
+        if layout.reason_in_info and packet.reason:
+            info = f"{packet.reason}: {info}"
         values = {
             "no": (str(serial), _PLAIN), "time": (self._time(packet), _PLAIN),
             "dir": ("->" if packet.direction == "out" else "<-", _PLAIN),
@@ -269,7 +275,7 @@ class PacketTable(ScrollView, can_focus=True):
             text, style = values[column.key]
             middle = column.key in ("source", "destination")
             row.append((fit(text, width, middle=middle, right=column.right) + " ", style))
-        row.append((fit(info, layout.info), _PLAIN))
+        row.append((fit(info, layout.info), _RETRANSMISSION if packet.summary.startswith(MARK) else _PLAIN))
         return row
 
     def header(self, layout: Layout) -> str:
