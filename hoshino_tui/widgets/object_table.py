@@ -34,14 +34,17 @@ def where(obj: BucketObject) -> Text:
 def fitted_columns(destination: int, width: int) -> list[tuple[str, int]]:
     """The columns that fit width cells, the destination column destination cells wide (its label
     shortened to fit): the key always, the others left out in DROP_ORDER until the rest fit."""
-    label = "Destination" if destination >= len("Destination") else "Dest"
-    columns = [(label if name == "Destination" else name, max(size, destination, len(label))
-                if name == "Destination" else size) for name, size in COLUMNS]
-    for name in DROP_ORDER:
-        if sum(size + PADDING for _, size in columns) <= width:
-            break
-        columns = [(label_, size) for label_, size in columns if label_ != name]
-    return columns
+    def layout(label: str) -> list[tuple[str, int]]:
+        columns = [(label, max(destination, len(label))) if name == "Destination" else (name, size)
+                   for name, size in COLUMNS]
+        for name in DROP_ORDER:
+            if sum(size + PADDING for _, size in columns) <= width:
+                break
+            columns = [column for column in columns if column[0] != name]
+        return columns
+
+    full, short = layout("Destination"), layout("Dest")
+    return full if len(full) == len(short) else short
 
 
 class ObjectTable(DataTable[Text | str]):
