@@ -24,7 +24,16 @@ from agent.recent import CarriedObject
 
 from .bucket import StoreLike
 from .controls import NodeControl
-from .messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, NoticePosted, PacketsSeen, StatsUpdated
+from .messages import (
+    AgentCreated,
+    AgentFailed,
+    AgentStarted,
+    AgentStopped,
+    NoticePosted,
+    PacketsSeen,
+    StatsUpdated,
+    ViewPaused,
+)
 from .network import NetworkSource
 from .pump import EventPump
 from .screens.dashboard import DashboardScreen
@@ -77,8 +86,8 @@ class HoshinoApp(App[None]):
     """The keys that need a node, hidden when the inspector runs alone."""
 
     state: reactive[str] = reactive("starting", init=False)
-    """The node's state: starting, running, degraded, stopping, stopped or failed; a replay's is replaying
-    or ended."""
+    """The node's state: starting, running, degraded, stopping, stopped or failed; a replay's is replaying,
+    paused or ended."""
 
     def __init__(
         self,
@@ -243,7 +252,7 @@ class HoshinoApp(App[None]):
 
     def on_stats_updated(self, message: StatsUpdated) -> None:
         if self.replay:
-            if self.state not in ("failed", "stopped", "stopping", "ended"):
+            if self.state not in ("failed", "stopped", "stopping", "ended", "paused"):
                 self.state = "replaying" if message.view.state == "running" else message.view.state
         elif self.state not in ("failed", "stopped", "stopping"):
             self.state = message.view.state
@@ -251,6 +260,16 @@ class HoshinoApp(App[None]):
 
     def on_packets_seen(self, message: PacketsSeen) -> None:
         self._probe(message.packets[0].time)
+
+    def on_view_paused(self, message: ViewPaused) -> None:
+        # A replay's p holds the playback itself: the recording waits instead of going by unseen.
+        node = self.node
+        if not self.replay or node is None or self.state not in ("replaying", "paused"):
+            return
+        control = getattr(node, "pause" if message.paused else "resume", None)
+        if control is not None:
+            control()
+            self.state = "paused" if message.paused else "replaying"
 
     def on_notice_posted(self, message: NoticePosted) -> None:
         # A replay tells its end with a notice, after every recorded event.

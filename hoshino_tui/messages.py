@@ -45,6 +45,14 @@ class AgentStopped(Message):
         self.event = event
 
 
+class ViewPaused(Message):
+    """The packet table was paused or resumed (p): a replay's playback pauses with it."""
+
+    def __init__(self, paused: bool) -> None:
+        super().__init__()
+        self.paused = paused
+
+
 class StatsUpdated(Message):
     """New counter rates; a newer one supersedes any still waiting to be drawn."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dpkt
 from pilot_helpers import wait_for
-from recorded_app import recorded_app, replayed_app, settle
+from recorded_app import DEMO, recorded_app, replayed_app, settle
 from textual.widgets import Static
 
 from agent.config import Config
@@ -20,6 +20,7 @@ from agent.heartbeat import HOLD_LIMIT, Heartbeat
 from agent.lab.recorded import END, LOCAL, PEER, packet_event, recorded_events, sample_bucket, tcp
 from agent.transport import MemoryBucket
 from hoshino_tui.app import HOLD_SLOW, HoshinoApp
+from hoshino_tui.cli import replay_app
 from hoshino_tui.retransmissions import MARK, Retransmissions
 from hoshino_tui.screens.inspector import InspectorScreen
 from hoshino_tui.widgets.heartbeat_pane import HeartbeatPane
@@ -302,3 +303,19 @@ def test_retransmissions_are_repeated_segments_in_one_direction_within_memory() 
         marker.mark(packet_event(END, segment(seq), "out"))
     assert not marker.mark(packet_event(END + 2, segment(100), "out")).summary.startswith(MARK)
     assert marker.count == 2
+
+
+async def test_p_pauses_a_replays_playback_and_says_so() -> None:
+    app, node = replay_app(DEMO, speed=1)  # as recorded: ninety seconds, so there is time to pause
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.state == "replaying" and node.published > 10)
+        await pilot.press("p")
+        assert node.paused and app.state == "paused"
+        await wait_for(pilot, lambda: app.screen.query_one(NodeHeader).facts.state == "paused")
+        assert "‖ paused" in app.screen.query_one(NodeHeader).lines(200)[1].plain
+        held, published = node.clock(), node.published
+        await pilot.pause()
+        assert node.clock() == held  # the recording's clock stands still while paused
+        await pilot.press("p")
+        assert not node.paused and app.state == "replaying"
+        await wait_for(pilot, lambda: node.published > published)  # and plays on

@@ -19,6 +19,8 @@ from agent.recording import Playback
 
 CARRIED = {"sent": "out", "delivered": "in"}
 """The verdicts of packets that crossed the bucket, and the direction of the object that carried them."""
+PAUSE_CHECK = 0.1
+"""Seconds between looks at a pause or a stop while the playback waits."""
 ASSEMBLING = 8
 """Objects whose packets may still be coming: a bundle's packets are published one after another."""
 
@@ -46,6 +48,10 @@ class RecordingNode:
         self._held: float | None = None
         self._now = head[0].time if head else time.time()
         self._now_at = time.monotonic()
+        self._began = self._now_at
+        self._paused_at: float | None = None
+        self._playing = threading.Event()
+        self._playing.set()
         self._ended = False
         self._assembling: dict[str, tuple[float, str, list[bytes]]] = {}
         self._lock = threading.Lock()
@@ -73,11 +79,35 @@ class RecordingNode:
             return self._ended
 
     def clock(self) -> float:
-        """The recording's time at the point played, running on at the playback's speed between events."""
+        """The recording's time at the point played, running on at the playback's speed between events
+        (and standing still while paused)."""
         with self._lock:
             if self.speed == 0 or self._ended:
                 return self._now
-            return self._now + (time.monotonic() - self._now_at) * self.speed
+            at = self._paused_at if self._paused_at is not None else time.monotonic()
+            return self._now + (at - self._now_at) * self.speed
+
+    @property
+    def paused(self) -> bool:
+        """The playback is held where it is."""
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        """Hold the playback, and its clock, where they are (not once it has ended)."""
+        with self._lock:
+            if self._paused_at is None and not self._ended:
+                self._paused_at = time.monotonic()
+                self._playing.clear()
+
+    def resume(self) -> None:
+        """Play on from where the playback was held, at its pace."""
+        with self._lock:
+            if self._paused_at is None:
+                return
+            held, self._paused_at = time.monotonic() - self._paused_at, None
+            self._began += held
+            self._now_at += held
+            self._playing.set()
 
     def start(self) -> None:
         self._thread.start()
@@ -116,17 +146,27 @@ class RecordingNode:
         return self.recent.snapshot() + assembling
 
     def _paced(self) -> Iterator[Event]:
-        """The recorded events, each once its time has come."""
-        began, origin = time.monotonic(), None
+        """The recorded events, each once its time has come (time paused not counted)."""
+        origin = None
+        with self._lock:
+            self._began = time.monotonic()
         for event in self.playback:
             origin = event.time if origin is None else origin
-            if self.speed > 0:
-                delay = (event.time - origin) / self.speed - (time.monotonic() - began)
-                if delay > 0 and self._stop.wait(delay):
-                    return
-            if self._stop.is_set():
+            if not self._until_due((event.time - origin) / self.speed if self.speed > 0 else 0.0):
                 return
             yield event
+
+    def _until_due(self, due: float) -> bool:
+        """Wait while paused and until due seconds of playing have passed; False once stopped."""
+        while not self._stop.is_set():
+            if not self._playing.is_set():
+                self._playing.wait(PAUSE_CHECK)
+                continue
+            remaining = due - (time.monotonic() - self._began)
+            if remaining <= 0:
+                return True
+            self._stop.wait(min(remaining, PAUSE_CHECK))
+        return False
 
     def _play(self) -> None:
         for event in self._paced():

@@ -18,7 +18,16 @@ from textual.screen import Screen
 
 from .. import formatting
 from ..filtering import EVERYTHING
-from ..messages import AgentCreated, AgentFailed, AgentStarted, AgentStopped, NoticePosted, PacketsSeen, StatsUpdated
+from ..messages import (
+    AgentCreated,
+    AgentFailed,
+    AgentStarted,
+    AgentStopped,
+    NoticePosted,
+    PacketsSeen,
+    StatsUpdated,
+    ViewPaused,
+)
 from ..pcap import export_pcap
 from ..widgets.cost_pane import CostPane
 from ..widgets.drops_pane import DropsPane
@@ -43,7 +52,8 @@ class DashboardScreen(Screen[None]):
     """Everything about the running node on one screen."""
 
     BINDINGS = [
-        Binding("p", "pause", "Pause", id="pause", tooltip="Freeze the packet table; the node keeps running"),
+        Binding("p", "pause", "Pause", id="pause",
+                tooltip="Freeze the packet table; the node keeps running (a replay's playback waits)"),
         Binding("p", "resume", "Resume", id="resume", tooltip="Show what arrived meanwhile and follow the newest"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter",
                 tooltip="Show only the packets that match, e.g. udp, port 8081, host ::b, dropped"),
@@ -199,14 +209,16 @@ class DashboardScreen(Screen[None]):
         return True
 
     def action_pause(self) -> None:
-        """Freeze the packet table; the node keeps running."""
+        """Freeze the packet table; the node keeps running (a replay's playback pauses)."""
         self.query_one(PacketTable).pause()
         self.refresh_bindings()
+        self.post_message(ViewPaused(True))
 
     def action_resume(self) -> None:
         """Show what arrived meanwhile and follow the newest packets again."""
         self.query_one(PacketTable).resume()
         self.refresh_bindings()
+        self.post_message(ViewPaused(False))
 
     def action_toggle_pause(self) -> None:
         """Pause or resume, whichever applies (for the command palette)."""

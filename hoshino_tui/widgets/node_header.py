@@ -14,9 +14,9 @@ from .. import formatting
 _STATE_STYLE = {
     "starting": "bold yellow", "running": "bold green", "degraded": "bold #ff8700",
     "stopping": "bold yellow", "stopped": "bold bright_black", "failed": "bold red",
-    "replaying": "bold magenta", "ended": "bold bright_black",
+    "replaying": "bold magenta", "paused": "bold yellow", "ended": "bold bright_black",
 }
-_STATE_MARK = {"replaying": "▶", "ended": "■"}
+_STATE_MARK = {"replaying": "▶", "paused": "‖", "ended": "■"}
 """A replay's states are marked as a player's; a live node's with a dot."""
 REPLAY_BADGE = " REPLAY "
 
