@@ -383,21 +383,23 @@ class HoshinoApp(App[None]):
                         description="stop the node and leave")
 
     async def _quit(self) -> None:
-        self._stop.set()
-        stopping = self.node_factory is not None and not self.inspect_only and not self._node_done.is_set()
-        if stopping:
-            self.state = "stopping"
-            if not self.replay:
-                self._say_quitting("Stopping the node: its loops and last deletes, then its device and route"
-                                   + ("; the demo's peer node and traffic alongside" if self.tear_down else ""))
-        # The rest winds down alongside the node: tear_down waits for the node where it must.
-        tearing = asyncio.create_task(asyncio.to_thread(self._tear_down)) if self.tear_down else None
-        if stopping:
-            await asyncio.to_thread(self._node_done.wait, STOP_TIMEOUT)
-        if tearing is not None:
-            self._say_quitting("Removing the demo's namespaces and its S3 and SQS servers")
-            await tearing
-        self.exit()
+        try:
+            self._stop.set()
+            stopping = self.node_factory is not None and not self.inspect_only and not self._node_done.is_set()
+            if stopping:
+                self.state = "stopping"
+                if not self.replay:
+                    self._say_quitting("Stopping the node: its loops and last deletes, then its device and route"
+                                       + ("; the demo's peer node and traffic alongside" if self.tear_down else ""))
+            # The rest winds down alongside the node: tear_down waits for the node where it must.
+            tearing = asyncio.create_task(asyncio.to_thread(self._tear_down)) if self.tear_down else None
+            if stopping:
+                await asyncio.to_thread(self._node_done.wait, STOP_TIMEOUT)
+            if tearing is not None:
+                self._say_quitting("Removing the demo's namespaces and its S3 and SQS servers")
+                await tearing
+        finally:
+            self.exit()  # whatever failed on the way, q leaves
 
     def _say_quitting(self, what: str) -> None:
         self.clear_notifications()

@@ -5,10 +5,12 @@ layout at 80 columns, plurals, retransmissions."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import threading
 from pathlib import Path
 
 import dpkt
+import pytest
 from pilot_helpers import wait_for
 from recorded_app import DEMO, recorded_app, replayed_app, settle
 from textual.widgets import Static
@@ -319,3 +321,27 @@ async def test_p_pauses_a_replays_playback_and_says_so() -> None:
         await pilot.press("p")
         assert not node.paused and app.state == "replaying"
         await wait_for(pilot, lambda: node.published > published)  # and plays on
+
+
+@pytest.mark.root
+async def test_quitting_the_demo_removes_its_lab_before_the_dashboard_goes() -> None:
+    from agent.lab.demo import Demo
+
+    events = EventQueue()
+    demo = Demo(events)
+    app = HoshinoApp(events, demo.make_node, store_factory=demo.make_store, after_start=demo.start_traffic,
+                     tear_down=demo.close)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.state == "running", timeout=60)
+        lab = demo.lab
+        assert lab is not None
+        namespaces = [namespace.name for namespace in lab.namespaces.values()]
+        await pilot.press("q")
+        await wait_for(pilot, lambda: any(n.title == "Quitting" for n in app._notifications))
+        await wait_for(pilot, lambda: not app.is_running, timeout=30)
+    # All of it went while the dashboard was still there to say so: nothing is left for after.
+    assert demo.lab is None and demo.node is not None and demo.node.wait(0)
+    assert all(process.poll() is not None for process in lab.agents)
+    assert lab.server.process is None or lab.server.process.poll() is not None
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert not any(name in listed for name in namespaces)

@@ -31,6 +31,10 @@ STARTED = re.compile(r"^hoshino-agent: (?!error:)", re.MULTILINE)
 """The line an agent prints once its device is up."""
 
 
+SERVICE_GRACE = 0.5
+"""How long closing waits for each traffic service's thread, once everything else is gone."""
+
+
 class Lab:
     """A local S3 server with a bucket, and two namespaces: 'local' and 'peer', each for one node.
 
@@ -91,12 +95,10 @@ class Lab:
         self.close()
 
     def stop_agents(self) -> None:
-        """Stop the traffic and ask every agent to stop, without waiting: they wind down together, and
+        """Tell the traffic and every agent to stop, without waiting: they wind down together, and
         alongside whatever else is stopping, while close() waits for them."""
         for service in reversed(self._services):
-            with contextlib.suppress(Exception):
-                service.stop()
-        self._services.clear()
+            service.request_stop()
         for process in self.agents:
             if process.poll() is None:
                 with contextlib.suppress(OSError):
@@ -116,6 +118,12 @@ class Lab:
         for log in self._logs:
             log.unlink(missing_ok=True)
         shutil.rmtree(self.state, ignore_errors=True)
+        # Last, and briefly: an exchange that was in flight when the tunnel went ends by its own
+        # timeout (a few seconds), in its daemon thread, which then sees that it is to stop.
+        for service in reversed(self._services):
+            with contextlib.suppress(Exception):
+                service.stop(timeout=SERVICE_GRACE)
+        self._services.clear()
 
     def provision_queues(self) -> None:
         """Each node's doorbell queue, made before its agent starts, as deploy/terraform makes them (an

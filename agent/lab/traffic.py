@@ -70,9 +70,14 @@ class Service:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Tell the service to stop after what it is doing now."""
         self._stop.set()
-        self._thread.join(timeout=10)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop and wait up to timeout seconds for the thread to end."""
+        self._stop.set()
+        self._thread.join(timeout=timeout)
 
     def _enter(self) -> None:
         try:
