@@ -1,6 +1,7 @@
 """What an exit node gives: a 20 MB fetch through it per family, against iperf3 between the same two nodes.
 
-Run as root on the lab: `.venv/bin/python scripts/bench_exit.py [--rounds N] [--baseline REF]`. Two
+Run as root on the lab: `.venv/bin/python scripts/bench_exit.py [--rounds N] [--baseline REF] [--s3 seaweedfs]
+[--tcp-congestion cubic]`. Two
 sealed agents: the 'local' one an exit node whose uplink is a veth to an "internet" namespace on
 documentation addresses, the 'peer' one a private node with --exit-node. Each round: iperf3 from the
 private node to the exit node (10 s), then curl of 20 MB over IPv4 and over IPv6 through it. Prints
@@ -97,6 +98,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--iperf-seconds", type=int, default=10)
     parser.add_argument("--baseline", metavar="REF", help="also run the exit node of this commit (a git worktree)")
+    parser.add_argument("--s3", choices=("moto", "seaweedfs"), default="moto",
+                        help="the lab's S3 engine (default moto)")
+    parser.add_argument("--tcp-congestion", metavar="NAME",
+                        help="the internet's servers' TCP congestion control, e.g. cubic (default: the system's)")
     args = parser.parse_args()
     nat = load_prices("aws-s3-standard").nat_gateway_per_gb
     with contextlib.ExitStack() as stack:
@@ -105,10 +110,13 @@ def main() -> None:
             baseline, commit = stack.enter_context(checkout(args.baseline))
             runs.append((f"{args.baseline} ({commit})", baseline))
         runs.append(("this checkout", None))
-        lab = stack.enter_context(Lab(bucket=f"bench-exit-{secrets.token_hex(3)}"))
+        lab = stack.enter_context(Lab(bucket=f"bench-exit-{secrets.token_hex(3)}", s3=args.s3))
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         internet = Internet(lab.namespaces["local"].name)
         stack.callback(internet.close)
+        if args.tcp_congestion:
+            run_in(internet.namespace.name, "sysctl", "-qw", f"net.ipv4.tcp_congestion_control={args.tcp_congestion}")
+        congestion = run_in(internet.namespace.name, "sysctl", "-n", "net.ipv4.tcp_congestion_control").stdout.strip()
         keys = RoutingKeys(directory, {"exit": lab.address("local"), "private": lab.address("peer")})
         keys.write_peers("exit", {"private": []})
         keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
@@ -126,6 +134,7 @@ def main() -> None:
                     row.setdefault(f"size{family}", []).append(size)
                 for process in (private, exit_node):
                     stop_process(process, timeout=30)
+    print(f"S3 engine {args.s3}; the internet's servers send with TCP {congestion}")
     for name, _ in runs:
         median = {key: statistics.median(values) for key, values in rows[name].items()}
         print(f"exit node of {name}: iperf3 between the two nodes {median['iperf3']:.2f} MB/s "
