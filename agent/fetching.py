@@ -2,8 +2,9 @@
 
 Fetchers GET with a ranged read, never more than the object's announced size allows (plus one byte,
 to tell a larger object). Bytes and objects in flight are capped, so a poll that finds more than the
-budget holds leaves the rest for the next one. Delivery takes objects in key order, waiting at most
-HOLD_LIMIT for a slow one before it takes those behind it.
+budget holds leaves the rest for the next one. Delivery takes objects in key order, waiting for a slow
+one at most the hold (agent.timers: from this node's recent GET and PUT times, HOLD_LIMIT at most) before it
+takes those behind it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass, field
 
 from agent.bell_triage import BellTriage
 from agent.inbox import Candidate
+from agent.timers import HOLD_CAP
 from agent.transport.base import Bucket, StoreError
 
-HOLD_LIMIT = 0.5
-"""The longest a slow object holds back delivery of the objects behind it, in seconds."""
+HOLD_LIMIT = HOLD_CAP
+"""The longest a slow object holds back delivery of the objects behind it, in seconds, however slow the endpoint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,15 @@ class Pending:
 
     candidate: Candidate
     started: float
+    """When it joined the budget; its GET may wait for a fetcher before it runs."""
     future: Future[Fetched] = field(repr=False)
+    running: float | None = None
+    """When a fetcher began its GET: the measured hold counts from then, not from a wait in the queue."""
+
+    def held_since(self, measured: float) -> tuple[float, float]:
+        """(since when it holds back the objects behind it, for how long at most): the measured hold once its
+        GET runs, HOLD_LIMIT from when it joined while it waits for a fetcher."""
+        return (self.started, HOLD_LIMIT) if self.running is None else (self.running, measured)
 
 
 def fetch(bucket: Bucket, triage: BellTriage | None, candidate: Candidate) -> Fetched:
@@ -62,8 +72,10 @@ class Fetches:
     """Objects in flight, by key, within a budget of bytes and objects; one condition for all of it."""
 
     def __init__(self, get: Callable[[Candidate], Fetched], workers: int, budget_bytes: int,
-                 max_in_flight: int) -> None:
+                 max_in_flight: int, hold: Callable[[], float] = lambda: HOLD_LIMIT) -> None:
+        """hold: how long a slow object may hold back the ones behind it now (agent.timers.Timers.hold)."""
         self._get = get
+        self.hold = hold
         self.budget_bytes = budget_bytes
         self.max_in_flight = max_in_flight
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="hoshino-get")
@@ -86,11 +98,22 @@ class Fetches:
             if self.full:
                 return False
             self._reserved += max(candidate.limit, 1)
-            future = self._pool.submit(self._get, candidate)
-            self._pending[candidate.key] = Pending(candidate, time.monotonic(), future)
+            future: Future[Fetched] = Future()
+            pending = self._pending[candidate.key] = Pending(candidate, time.monotonic(), future)
             bisect.insort(self._order, candidate.key)
+            self._pool.submit(self._run, pending)
         future.add_done_callback(self._fetched)
         return True
+
+    def _run(self, pending: Pending) -> None:
+        """One GET on a fetcher's thread, its result (or its failure) set on the pending object's future."""
+        pending.running = time.monotonic()
+        if not pending.future.set_running_or_notify_cancel():
+            return
+        try:
+            pending.future.set_result(self._get(pending.candidate))
+        except BaseException as error:
+            pending.future.set_exception(error)
 
     def _fetched(self, _future: Future[Fetched]) -> None:
         with self._changed:
@@ -122,27 +145,33 @@ class Fetches:
             return pending
 
     def _next_ready(self) -> Pending | None:
-        """The first object in key order that is fetched, skipping ones held up longer than HOLD_LIMIT."""
+        """The first object in key order that is fetched, skipping ones held up longer than the hold."""
         now = time.monotonic()
+        measured = self.hold()
         for key in self._order:
             pending = self._pending[key]
             if pending.future.done():
                 return pending
-            if now - pending.started < HOLD_LIMIT:
+            since, limit = pending.held_since(measured)
+            if now - since < limit:
                 return None
         return None
 
     def _hold_remaining(self) -> float:
         """How long until the first unfinished object stops holding the others back."""
         now = time.monotonic()
+        measured = self.hold()
         for key in self._order:
             pending = self._pending[key]
             if not pending.future.done():
-                return max(0.001, HOLD_LIMIT - (now - pending.started))
-        return HOLD_LIMIT
+                since, limit = pending.held_since(measured)
+                return max(0.001, limit - (now - since))
+        return measured
 
     def shutdown(self) -> None:
         """Cancel what has not started, wait for what has, and wake anyone waiting to take."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._changed:
+            for pending in self._pending.values():
+                pending.future.cancel()  # its GET never ran: delivery releases its key
             self._changed.notify_all()

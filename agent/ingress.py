@@ -27,6 +27,7 @@ from agent.journal import Journal
 from agent.ledger import Ledger
 from agent.metrics import Stats
 from agent.recent import RecentObjects
+from agent.timers import Timers
 from agent.transport.base import Bell, Bucket, Doorbell
 
 __all__ = ["Ingress", "IngressSettings"]
@@ -59,7 +60,7 @@ class Ingress:
         self.triage = BellTriage(settings.key_prefix, inbox.judge, stats, require_proof=opener is not None,
                                  budget_bytes=settings.budget_bytes, clock=clock, report=report)
         self.fetches = Fetches(functools.partial(fetch, bucket, self.triage), settings.fetchers, settings.budget_bytes,
-                               settings.max_in_flight)
+                               settings.max_in_flight, hold=Timers(stats).hold)
         self.delivery = Delivery(self.fetches, self.ledger, self.deleter, write, stats, settings, opener=opener,
                                  publish=publish, recent=recent, warn=report, clock=clock)
         self.discovery = Discovery(inbox, self.ledger, self.fetches, self.delivery, heartbeat, doorbell=doorbell,

@@ -205,6 +205,14 @@ class Stats:
             samples = {op: list(values) for (name, op), values in self._latency.items() if name == service and values}
         return {op: statistics.median(values) for op, values in samples.items()}
 
+    def latency_quantile(self, operation: str, quantile: float, service: str = "s3") -> float | None:
+        """The given quantile (0.5: the median) of the recent successful requests' latency; None before the first."""
+        with self._lock:
+            values = sorted(self._latency.get((service, operation), ()))
+        if not values:
+            return None
+        return values[min(len(values) - 1, int(quantile * len(values)))]
+
     def copy(self) -> dict[str, Any]:
         """A consistent copy of every counter."""
         with self._lock:

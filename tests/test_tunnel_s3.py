@@ -135,10 +135,14 @@ def test_pipelined_delivery_keeps_key_order_and_a_slow_object_holds_the_rest_onl
         for data in sent:
             a.send(data)
         listed = keys(s3_server, bucket)
-        slow_gets[0].slow = {listed[0], listed[3]}  # slower than the rest, quicker than HOLD_LIMIT
+        slow_gets[0].slow = {listed[0], listed[3]}  # slower than the rest, quicker than the hold
+        measured = b.ingress.fetches.hold
+        b.ingress.fetches.hold = lambda: HOLD_LIMIT  # not yet what a 0.3 s GET among quick ones measures
         b.receive()
         assert b.delivered == sent  # fetched in parallel, delivered in key order
-        slow_gets[0].seconds = HOLD_LIMIT * 4  # now slower than the hold
+        b.ingress.fetches.hold = measured
+        assert measured() <= HOLD_LIMIT
+        slow_gets[0].seconds = HOLD_LIMIT * 4  # now slower than any hold
         more = [udp(A, B, f"behind a slow one {n}".encode()) for n in range(3)]
         for data in more:
             a.send(data)
