@@ -4,7 +4,14 @@ A packet for a destination with nothing in flight leaves at once, so a lone ping
 While a PUT to a destination is in flight, its packets gather into the next object (up to
 bundle_bytes and MAX_BUNDLE_PACKETS). When packets are already waiting as a PUT completes, the flow
 is dense (a bulk transfer, or the ACKs that answer one), and its objects are spaced further apart,
-up to max_spacing: fewer, larger objects, so a gigabyte costs a few thousand requests, not a million.
+up to the linger (agent.timers: a couple of PUT times of this endpoint, 100 ms at most): fewer,
+larger objects, so a gigabyte costs thousands of requests, not a million.
+
+Keys are made in the order the objects are taken, so their ULIDs follow the packets' order. A
+destination that rings may have per_destination objects in flight: their bells are rung in key order,
+an object finished early waiting for the ones before it, so the receiver learns of them together and
+delivers them in key order however their PUTs ended. A destination that lists its inbox has one: a
+listing could see a later object before an earlier one has landed.
 """
 
 from __future__ import annotations
@@ -23,12 +30,12 @@ from agent.heartbeat import Heartbeat
 from agent.metrics import Stats
 from agent.recent import CarriedObject, RecentObjects
 from agent.router import Router
+from agent.timers import LINGER_FLOOR, Timers
 from agent.transport.base import Bell, Bucket, Doorbell, StoreError
 
 Publish = Callable[[Event], None]
 Seal = Callable[[str, bytes], bytes]
 """(object key, body) -> the sealed body to put under that key."""
-SPACING_STEP = 0.002
 DENSE_PACKETS, DENSE_BYTES = 3, 16 << 10
 """Waiting as a PUT completes, this many packets or bytes make a flow dense: a ping or two do not."""
 
@@ -46,10 +53,8 @@ class EgressSettings:
     """Packets waiting to be PUT, at most, in number and in bytes; more are dropped and counted."""
     bundle_bytes: int = 4 << 20
     puts_in_flight: int = 4
-    per_destination: int = 1
-    """Objects in flight to one destination: one, so its objects land in the order they were made."""
-    max_spacing: float = 0.1
-    """The longest a dense flow's packets wait for the next object to their destination, in seconds."""
+    per_destination: int = 2
+    """Objects in flight to one destination that rings, at most (one to a destination that lists)."""
     router: Router | None = None
     """Where each packet goes; None: the node's own /64 and its derived IPv4 addresses only."""
 
@@ -65,6 +70,19 @@ class Outbox:
     in_flight: int = 0
     last_put: float = 0.0
     spacing: float = 0.0
+    flying: deque[str] = field(default_factory=deque)
+    """The keys being PUT, in key order."""
+    finished: dict[str, Bell | None] = field(default_factory=dict)
+    """Keys whose PUT ended before an earlier one's: their bell (None: failed), rung once those before are."""
+    bells: list[Bell] = field(default_factory=list)
+    """Bells to ring, in key order."""
+    ringing: bool = False
+    rung: bool = False
+    """True once a bell reached the destination: it hears of objects in the order they are rung."""
+
+    def limit(self, per_destination: int) -> int:
+        """Objects that may be in flight to this destination: several only if it hears of them in key order."""
+        return per_destination if self.rung else 1
 
     def due(self, now: float, bundle_bytes: int) -> float:
         """When the waiting packets should leave: now or earlier means at once."""
@@ -85,13 +103,23 @@ class Outbox:
         self.waiting_bytes -= size
         return batch
 
-    def adapt(self, max_spacing: float) -> None:
+    def adapt(self, linger: float) -> None:
         """After a PUT: several packets (or many bytes) already waiting mean a dense flow, so space its
-        objects further apart; fewer mean a sparse one (pings), so let the next leave sooner, at once."""
+        objects further apart, up to linger; fewer mean a sparse one (pings), so let the next leave sooner,
+        at once."""
         if len(self.waiting) >= DENSE_PACKETS or self.waiting_bytes >= DENSE_BYTES:
-            self.spacing = min(max_spacing, max(SPACING_STEP, self.spacing * 2))
+            self.spacing = min(linger, max(LINGER_FLOOR, self.spacing * 2))
         else:
-            self.spacing = self.spacing / 2 if self.spacing > SPACING_STEP else 0.0
+            self.spacing = self.spacing / 2 if self.spacing > LINGER_FLOOR else 0.0
+
+    def landed(self, key: str, bell: Bell | None) -> list[Bell]:
+        """A PUT ended (bell None: it failed); the bells that may be rung now, in key order."""
+        self.finished[key] = bell
+        ready = []
+        while self.flying and self.flying[0] in self.finished:
+            if (done := self.finished.pop(self.flying.popleft())) is not None:
+                ready.append(done)
+        return ready
 
 
 class Egress:
@@ -123,6 +151,7 @@ class Egress:
         self.recent = recent
         self.unrung = unrung
         self.keys = wire.KeyMaker(settings.key_prefix, clock)
+        self.timers = Timers(stats)
         self.router = settings.router or Router.unsealed(settings.address, settings.network)
         self._outboxes: dict[ipaddress.IPv6Address, Outbox] = {}
         self._changed = threading.Condition()
@@ -136,6 +165,12 @@ class Egress:
     def waiting(self) -> int:
         """Packets waiting to be PUT."""
         return self._waiting_packets
+
+    def limit_for(self, destination: ipaddress.IPv6Address) -> int:
+        """Objects that may be in flight to destination now: several once a bell reached it, else one."""
+        with self._changed:
+            outbox = self._outboxes.get(destination)
+            return outbox.limit(self.settings.per_destination) if outbox is not None else 1
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing waits or is in flight; True if so within timeout."""
@@ -212,58 +247,61 @@ class Egress:
                 if not batches:
                     self._changed.wait(0.05 if stop.is_set() else self._next_due(time.monotonic()))
                     continue
-            for outbox, batch in batches:
-                self._putters.submit(self._put, outbox, batch)
+            for outbox, key, batch in batches:
+                self._putters.submit(self._put, outbox, key, batch)
         self._putters.shutdown(wait=True)
         if self._ringers is not None:
             self._ringers.shutdown(wait=True)
 
-    def _due_batches(self, now: float) -> list[tuple[Outbox, list[tuple[float, bytes]]]]:
-        """Take the batches that may leave now; called with the lock held."""
+    def _due_batches(self, now: float) -> list[tuple[Outbox, str, list[tuple[float, bytes]]]]:
+        """Take the batches that may leave now, each with its key, made here in the order they are taken;
+        called with the lock held."""
         batches = []
         settings = self.settings
         for outbox in self._outboxes.values():
             if self._in_flight >= settings.puts_in_flight:
                 break
-            if not outbox.waiting or outbox.in_flight >= settings.per_destination:
+            if not outbox.waiting or outbox.in_flight >= outbox.limit(settings.per_destination):
                 continue
             if outbox.due(now, settings.bundle_bytes) > now:
                 continue
             batch = outbox.take(settings.bundle_bytes)
             self._waiting_packets -= len(batch)
             self._waiting_bytes -= sum(len(data) for _, data in batch)
+            key = self.keys.make(outbox.destination)
+            outbox.flying.append(key)
             outbox.in_flight += 1
             outbox.last_put = now
             self._in_flight += 1
-            batches.append((outbox, batch))
+            batches.append((outbox, key, batch))
         return batches
 
     def _next_due(self, now: float) -> float:
         """How long the scheduler may sleep before some waiting packets are due."""
         soonest = 0.1
         for outbox in self._outboxes.values():
-            if outbox.waiting and outbox.in_flight < self.settings.per_destination:
+            if outbox.waiting and outbox.in_flight < outbox.limit(self.settings.per_destination):
                 soonest = min(soonest, max(0.0005, outbox.due(now, self.settings.bundle_bytes) - now))
         return soonest
 
-    def _put(self, outbox: Outbox, timed: list[tuple[float, bytes]]) -> None:
-        """PUT one object (ringing its destination's doorbell alongside), count it, report its packets.
+    def _put(self, outbox: Outbox, key: str, timed: list[tuple[float, bytes]]) -> None:
+        """PUT one object (ringing its destination's doorbell once it and those before it ended), count it,
+        report its packets.
 
         A bundle carries each packet's offset from the first as it was read from the device, so the
         receiver delivers them at that pace rather than as one burst (agent.pacing)."""
-        key = self.keys.make(outbox.destination)
         first = timed[0][0]
         batch = [data for _, data in timed]
         plain = wire.encode(batch, [when - first for when, _ in timed])
         verdict: Verdict = "sent"
         reason = ""
+        bell: Bell | None = None
         try:
             body = self.seal(key, plain) if self.seal is not None else plain
             self.bucket.put(key, body)
-            if self._ringers is not None:
-                # Rung once the object is there: a bell that came first would send the receiver
-                # to GET, again and again, an object still on its way (a large one takes a while).
-                self._ringers.submit(self._ring, outbox.destination, Bell(key, len(body)))
+            # Rung once the object is there: a bell that came first would send the receiver to GET,
+            # again and again, an object still on its way (a large one takes a while).
+            bell = Bell(key, len(body))
         except StoreError as error:
             self.stats.drop("s3_error", len(batch))
             verdict, reason = "dropped", f"s3_error: {error.kind}"
@@ -280,15 +318,46 @@ class Egress:
             with self._changed:
                 outbox.in_flight -= 1
                 self._in_flight -= 1
-                outbox.adapt(self.settings.max_spacing)
+                outbox.adapt(self.timers.linger())
+                ring = self._queue_bells(outbox, outbox.landed(key, bell))
                 self._changed.notify_all()
+            if ring:
+                assert self._ringers is not None
+                self._ringers.submit(self._ring, outbox)
         if self.publish:
             for data in batch:
                 self.publish(packets.seen(data, "out", key, verdict, reason))
 
-    def _ring(self, destination: ipaddress.IPv6Address, bell: Bell) -> None:
+    def _queue_bells(self, outbox: Outbox, bells: list[Bell]) -> bool:
+        """Queue bells for the destination; True if a ringer must start (one rings a destination at a time, so
+        its bells leave in key order). Called with the lock held."""
+        if self._ringers is None or not bells:
+            return False
+        outbox.bells.extend(bells)
+        if outbox.ringing:
+            return False
+        outbox.ringing = True
+        return True
+
+    def _ring(self, outbox: Outbox) -> None:
+        """Ring the destination's queued bells, in key order, until none is left."""
         assert self.doorbell is not None
-        if self.doorbell.ring(destination, [bell]):
-            self.stats.peer_request(self.stats.peer_label(destination), "sqs", "send")
-        elif self.unrung is not None:
-            self.unrung()  # it polls: it will not ring us either
+        while True:
+            with self._changed:
+                bells, outbox.bells = outbox.bells, []
+                if not bells:
+                    outbox.ringing = False
+                    return
+            try:
+                heard = self.doorbell.ring(outbox.destination, bells)
+            except BaseException:
+                with self._changed:  # the next bells start a ringer again
+                    outbox.ringing = False
+                raise
+            with self._changed:
+                outbox.rung = heard
+                self._changed.notify_all()
+            if heard:
+                self.stats.peer_request(self.stats.peer_label(outbox.destination), "sqs", "send")
+            elif self.unrung is not None:
+                self.unrung()  # it polls: it will not ring us either

@@ -10,6 +10,7 @@ from fault_proxy import Kind, Op
 from loops import Side
 from packets_factory import A, B, udp
 
+from agent.events import PacketSeen
 from agent.lab import Lab, run_in, wait_until
 from agent.lab import traffic as lab_traffic
 from agent.netconf import inside
@@ -196,3 +197,52 @@ def metric_labels(page: str, name: str) -> dict[str, float]:
             label = line.split('"')[1]
             found[label] = float(line.rsplit(" ", 1)[1])
     return found
+
+
+def test_two_puts_that_end_out_of_order_are_delivered_in_key_order(s3_server, bucket, fault_proxy):
+    """A slow PUT and a quick one after it, both in flight to a destination that rings: the later object lands
+    first, its bell waits for the earlier one's, and the receiver delivers both in the order they were sent."""
+    from agent.metrics import Stats
+    from agent.transport import Guard, make_doorbell, open_doorbell
+    from agent.transport.sqs import QUEUE_ATTRIBUTES, queue_name
+
+    s3_server.sqs_client().create_queue(QueueName=queue_name("ordered/", B), Attributes=QUEUE_ATTRIBUTES)
+    guard_a, guard_b = Guard(Stats()), Guard(Stats())
+    ringer = make_doorbell(s3_server.endpoint_url, "us-east-1", guard_a, A, "ordered/")
+    doorbell = open_doorbell(s3_server.endpoint_url, "us-east-1", guard_b, B, "ordered/")
+    a = Side(fault_proxy.endpoint_url, bucket, A, key_prefix="ordered/", doorbell=ringer, guard=guard_a)
+    a.start(receive=False)
+    b = Side(s3_server.endpoint_url, bucket, B, key_prefix="ordered/", doorbell=doorbell, guard=guard_b).start()
+    try:
+        first, slow, quick = (udp(A, B, text.encode()) for text in ("rings", "PUT slowly", "PUT quickly, after"))
+        assert a.egress.limit_for(B) == 1  # not rung yet: one object at a time
+        a.send(first)
+        assert wait_until(lambda: b.delivered == [first], 15)
+        assert wait_until(lambda: a.egress.limit_for(B) == 2, 5)  # it hears of objects in the order rung
+        a.events.drain()
+        stalled = fault_proxy.stall(seconds=1.5, ops=Op.PUT_OBJECT, count=1)
+        a.egress.handle(slow)
+        assert wait_until(lambda: stalled.remaining == 0, 5)  # its PUT is held in the proxy
+        a.egress.handle(quick)
+        assert a.egress.wait_idle(15)
+        sent = [event.key for event in a.events.drain() if isinstance(event, PacketSeen) and event.verdict == "sent"]
+        assert len(sent) == 2 and sent[0] > sent[1]  # the later key's PUT ended first
+        assert wait_until(lambda: len(b.delivered) == 3, 15)
+        assert b.delivered == [first, slow, quick]
+    finally:
+        fault_proxy.clear()
+        doorbell.close()
+        ringer.close()
+        a.close()
+        b.close()
+
+
+def test_a_destination_that_lists_has_one_object_in_flight(behind_proxy):
+    a, b, proxy = behind_proxy
+    proxy.stall(seconds=1.0, ops=Op.PUT_OBJECT, count=1)
+    sent = [udp(A, B, f"listed {n}".encode()) for n in range(2)]
+    for data in sent:
+        a.egress.handle(data)
+    assert a.egress.limit_for(B) == 1
+    assert wait_until(lambda: len(b.delivered) == 2, 15)
+    assert b.delivered == sent

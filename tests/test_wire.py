@@ -1,6 +1,7 @@
 """Object keys sort in send order; bodies round-trip; bad bodies are refused clearly."""
 
 import ipaddress
+import itertools
 
 import pytest
 from packets_factory import A, B, echo_request, tcp_syn, udp
@@ -113,3 +114,13 @@ def test_an_ipv4_packet_always_travels_in_a_bundle():
     body = wire.encode([alone])
     assert wire.body_format(body) == "bundle-v1"
     assert wire.decode(body).packets == [alone]
+
+
+def test_keys_stay_strictly_increasing_when_the_clock_steps_back_or_stands_still():
+    now = [1_800_000_000.0]
+    maker = wire.KeyMaker(clock=lambda: now[0])
+    keys = []
+    for step in (0.0, -5.0, 0.0, 0.0005, -0.001, 3.0, -60.0):
+        now[0] += step
+        keys += [maker.make(B) for _ in range(100)]
+    assert all(earlier < later for earlier, later in itertools.pairwise(keys))
