@@ -4,7 +4,7 @@ A packet for a destination with nothing in flight leaves at once, so a lone ping
 While a PUT to a destination is in flight, its packets gather into the next object (up to
 bundle_bytes and MAX_BUNDLE_PACKETS). When packets are already waiting as a PUT completes, the flow
 is dense (a bulk transfer, or the ACKs that answer one), and its objects are spaced further apart,
-up to the linger (agent.timers: a couple of PUT times of this endpoint, 100 ms at most): fewer,
+up to the linger (agent.timers: two PUT times of this endpoint, and rings, 100 ms at most): fewer,
 larger objects, so a gigabyte costs thousands of requests, not a million.
 
 Keys are made in the order the objects are taken, so their ULIDs follow the packets' order. A
@@ -318,7 +318,7 @@ class Egress:
             with self._changed:
                 outbox.in_flight -= 1
                 self._in_flight -= 1
-                outbox.adapt(self.timers.linger())
+                outbox.adapt(self.timers.linger(outbox.rung))
                 ring = self._queue_bells(outbox, outbox.landed(key, bell))
                 self._changed.notify_all()
             if ring:

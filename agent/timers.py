@@ -15,7 +15,8 @@ from collections.abc import Callable
 from agent.metrics import Stats
 
 LINGER_PUTS = 2.0
-"""A dense flow's objects are spaced this many PUT times apart (the median of the recent PUTs)."""
+"""A dense flow's objects are spaced this many send times apart: the median PUT, plus the median SendMessage
+to a destination that rings (an object costs both, and the queue is often the slower)."""
 LINGER_FLOOR = 0.002
 """The shortest spacing of a dense flow: below it, objects cost requests for a latency gain below a sleep's."""
 LINGER_CAP = 0.1
@@ -33,12 +34,12 @@ REFRESH = 0.1
 """The timers are worked out again at most this often, in seconds: sorting 64 samples per packet would cost."""
 
 
-def linger(put_median: float | None) -> float:
-    """How long a dense flow's objects are spaced: LINGER_PUTS PUT times, within the bounds; the cap until
-    a PUT has been timed."""
+def linger(put_median: float | None, ring_median: float = 0.0) -> float:
+    """How long a dense flow's objects are spaced: LINGER_PUTS send times (a PUT, and a ring if the destination
+    has a doorbell), within the bounds; the cap until a PUT has been timed."""
     if put_median is None:
         return LINGER_CAP
-    return min(LINGER_CAP, max(LINGER_FLOOR, LINGER_PUTS * put_median))
+    return min(LINGER_CAP, max(LINGER_FLOOR, LINGER_PUTS * (put_median + ring_median)))
 
 
 def hold(get_tail: float | None, put_median: float | None) -> float:
@@ -58,13 +59,13 @@ class Timers:
         self.stats = stats
         self.clock = clock
         self._next = -float("inf")
-        self._linger = LINGER_CAP
+        self._linger = self._linger_rung = LINGER_CAP
         self._hold = HOLD_CAP
 
-    def linger(self) -> float:
-        """The spacing of a dense flow's objects, in seconds."""
+    def linger(self, rings: bool = False) -> float:
+        """The spacing of a dense flow's objects, in seconds; rings: to a destination whose doorbell is rung."""
         self._refresh()
-        return self._linger
+        return self._linger_rung if rings else self._linger
 
     def hold(self) -> float:
         """How long a slow object may hold back the ones behind it, in seconds."""
@@ -77,5 +78,7 @@ class Timers:
             return
         self._next = now + REFRESH
         stats = self.stats
-        self._linger = linger(stats.latency_quantile("put", 0.5))
+        put = stats.latency_quantile("put", 0.5)
+        self._linger = linger(put)
+        self._linger_rung = linger(put, stats.latency_quantile("send", 0.5, "sqs") or 0.0)
         self._hold = hold(stats.latency_quantile("get", TAIL), stats.latency_quantile("put", 0.5))

@@ -19,6 +19,10 @@ def test_a_dense_flow_lingers_a_couple_of_put_times_within_the_bounds(put, expec
     assert timers.linger(put) == pytest.approx(expected)
 
 
+def test_a_flow_to_a_doorbell_lingers_for_the_ring_too():
+    assert timers.linger(0.002, 0.006) == pytest.approx(0.016)
+
+
 @pytest.mark.parametrize(("get", "put", "expected"), [(0.001, 0.001, timers.HOLD_FLOOR), (0.02, 0.03, 0.14),
                                                       (0.03, None, 0.18), (0.1, 0.1, timers.HOLD_CAP)])
 def test_a_slow_object_holds_the_rest_a_get_and_a_late_landing_long_within_the_bounds(get, put, expected):
@@ -37,7 +41,10 @@ def test_the_timers_follow_the_requests_the_guard_timed():
     stats.request("s3", "get", 5.0, error_kind="timeout")  # a failure is not a time the endpoint takes
     assert node.linger() == timers.LINGER_CAP  # worked out again only after REFRESH
     now[0] += timers.REFRESH
-    assert node.linger() == pytest.approx(2 * 0.004)
+    assert node.linger() == node.linger(rings=True) == pytest.approx(2 * 0.004)
+    stats.request("sqs", "send", 0.01)
+    now[0] += timers.REFRESH
+    assert node.linger(rings=True) == pytest.approx(2 * (0.004 + 0.01))
     assert node.hold() == pytest.approx(4 * 0.03 + 2 * 0.004)
 
 
