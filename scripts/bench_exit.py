@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="also run the exit node of this commit (a git worktree)")
     parser.add_argument("--s3", choices=("moto", "seaweedfs"), default="moto",
                         help="the lab's S3 engine (default moto)")
+    parser.add_argument("--wakeup", choices=("sqs", "poll"), default="sqs",
+                        help="what wakes the two nodes: a doorbell (moto's SQS) or polling (default sqs)")
     parser.add_argument("--tcp-congestion", metavar="NAME",
                         help="the internet's servers' TCP congestion control, e.g. cubic (default: the system's)")
     args = parser.parse_args()
@@ -110,13 +112,12 @@ def main() -> None:
             baseline, commit = stack.enter_context(checkout(args.baseline))
             runs.append((f"{args.baseline} ({commit})", baseline))
         runs.append(("this checkout", None))
-        lab = stack.enter_context(Lab(bucket=f"bench-exit-{secrets.token_hex(3)}", s3=args.s3))
+        lab = stack.enter_context(Lab(bucket=f"bench-exit-{secrets.token_hex(3)}", s3=args.s3, wakeup=args.wakeup))
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        internet = Internet(lab.namespaces["local"].name)
+        internet = Internet(lab.namespaces["local"].name, congestion=args.tcp_congestion)
         stack.callback(internet.close)
-        if args.tcp_congestion:
-            run_in(internet.namespace.name, "sysctl", "-qw", f"net.ipv4.tcp_congestion_control={args.tcp_congestion}")
-        congestion = run_in(internet.namespace.name, "sysctl", "-n", "net.ipv4.tcp_congestion_control").stdout.strip()
+        congestion = args.tcp_congestion or run_in(internet.namespace.name, "sysctl", "-n",
+                                                    "net.ipv4.tcp_congestion_control").stdout.strip()
         keys = RoutingKeys(directory, {"exit": lab.address("local"), "private": lab.address("peer")})
         keys.write_peers("exit", {"private": []})
         keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
@@ -134,7 +135,7 @@ def main() -> None:
                     row.setdefault(f"size{family}", []).append(size)
                 for process in (private, exit_node):
                     stop_process(process, timeout=30)
-    print(f"S3 engine {args.s3}; the internet's servers send with TCP {congestion}")
+    print(f"S3 engine {args.s3}, woken by {args.wakeup}; the internet's servers send with TCP {congestion}")
     for name, _ in runs:
         median = {key: statistics.median(values) for key, values in rows[name].items()}
         print(f"exit node of {name}: iperf3 between the two nodes {median['iperf3']:.2f} MB/s "

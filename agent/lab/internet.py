@@ -22,11 +22,14 @@ UPLINK = "up0"
 
 class Internet:
     """The namespace, its link to `exit_namespace` and an HTTP server that serves `body` at any path
-    (its first `small` bytes at /small) and records each client's address."""
+    (its first `small` bytes at /small) and records each client's address; congestion: the TCP congestion
+    control it sends with (default: the system's)."""
 
-    def __init__(self, exit_namespace: str, body: bytes | None = None, small: int = 2 << 20) -> None:
+    def __init__(self, exit_namespace: str, body: bytes | None = None, small: int = 2 << 20,
+                 congestion: str | None = None) -> None:
         self.body = body if body is not None else os.urandom(20 << 20)
         self.small = small
+        self.congestion = congestion
         self.clients: list[str] = []
         self._servers: list[ThreadingHTTPServer] = []
         self.namespace = Namespace("net")
@@ -51,6 +54,8 @@ class Internet:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 internet.clients.append(self.client_address[0])
+                if internet.congestion:  # per socket: a namespace's own default may not be settable
+                    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, internet.congestion.encode())
                 body = internet.body[:internet.small] if self.path == "/small" else internet.body
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
