@@ -7,9 +7,9 @@ each packet's offset from the first), within bounds a sender cannot stretch:
 - the offsets are made non-decreasing, and one object's packets are spread over PACE_LIMIT at most
   (longer spans are compressed, never waited out), so a sender cannot hold the node;
 - gaps shorter than MIN_GAP are not slept (a sleep costs about that much), those packets go together;
-- while objects are fetched and waiting behind this one, the rest of its gaps shrink in proportion
-  (n waiting: 1/(n+1) of each gap), so delivery catches up with what arrives without a burst: a
-  backlog that grows speeds it up until the gaps fall under MIN_GAP. Later objects are never delayed
+- while objects are fetched and waiting behind this one, the rest of its gaps shrink (n waiting: to
+  1/(1 + n·CATCH_UP) of each), so delivery catches up with what arrives without a burst: a backlog
+  that grows speeds it up until the gaps fall under MIN_GAP. Later objects are never delayed
   by more than PACE_LIMIT, well within the in-order hold (agent.fetching.HOLD_LIMIT).
 Nothing here reads a packet: the pacing costs a sender's bytes nothing more to check.
 """
@@ -25,6 +25,11 @@ PACE_LIMIT = 0.2
 """The longest one object's packets are spread over, in seconds: twice a dense flow's spacing."""
 MIN_GAP = 0.001
 """Gaps shorter than this are not slept: the packets go together."""
+
+CATCH_UP = 0.5
+"""How much faster than sent the rest of an object goes for each object waiting behind it. Measured on
+SeaweedFS, UDP at 40 Mbit/s: with 1.0 the receiver's socket still overflowed now and then (29 datagrams
+in two runs), with 0.5 never."""
 
 T = TypeVar("T")
 
@@ -72,13 +77,13 @@ class Pacer:
         start = self.clock()
         due_at = start  # when the current packet is due, the gaps before it shrunk by the backlog
         previous = 0.0
-        speed = 1
+        speed = 1.0
         slept = False
         for item, moment in zip(items, schedule(offsets, self.limit), strict=True):
             gap, previous = moment - previous, moment
             if gap > 0.0:
                 if due_at + gap / speed - self.clock() >= MIN_GAP:
-                    speed = 1 + self.waiting_behind()  # asked only when a sleep is in view
+                    speed = 1 + CATCH_UP * self.waiting_behind()  # asked only when a sleep is in view
                 due_at += gap / speed
                 if (wait := due_at - self.clock()) >= MIN_GAP:
                     self.sleep(wait)

@@ -81,8 +81,9 @@ def test_objects_waiting_behind_shrink_the_gaps_of_the_one_ahead():
 
     paced = pacer(time, waiting).write(list(range(7)), [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06], write)
     assert [n for _, n in written] == list(range(7))
-    # 10 ms gaps until one object waits (5 ms), then three (2.5 ms): faster, never one burst
-    assert [at for at, _ in written] == pytest.approx([0.0, 0.01, 0.02, 0.025, 0.03, 0.0325, 0.035])
+    # 10 ms gaps until one object waits (1.5 times faster), then three (2.5 times): faster, never one burst
+    assert [at for at, _ in written] == pytest.approx([0.0, 0.01, 0.02, 0.02 + 0.01 / 1.5, 0.02 + 0.02 / 1.5,
+                                                       0.02 + 0.02 / 1.5 + 0.004, 0.02 + 0.02 / 1.5 + 0.008])
     assert paced.paced == 7 and paced.at_once == 0
 
 
