@@ -81,4 +81,4 @@ class Timers:
         put = stats.latency_quantile("put", 0.5)
         self._linger = linger(put)
         self._linger_rung = linger(put, stats.latency_quantile("send", 0.5, "sqs") or 0.0)
-        self._hold = hold(stats.latency_quantile("get", TAIL), stats.latency_quantile("put", 0.5))
+        self._hold = hold(stats.latency_quantile("get", TAIL), put)
