@@ -72,6 +72,7 @@ async def test_f_and_s_change_the_running_nodes_interval() -> None:
         assert not node.manual
         assert node.calls[1:] == ["faster", "slower", "slower", "automatic"]
         await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)  # q stops the node, then leaves
     assert node.calls[-1] == "stop"
 
 
