@@ -111,6 +111,8 @@ def parse_wakeup(text: str) -> str:
 
 S3_CLIENTS = ("boto3", "obstore")
 """The S3 clients a node can send its bucket's requests with (agent.transport.S3_CLIENTS)."""
+EXIT_TCP = ("relay", "forward")
+"""How an exit node sends its peers' TCP on (--exit-tcp)."""
 DEFAULT_S3_CLIENT = "obstore"
 
 
@@ -188,6 +190,13 @@ def parse_routes(text: str) -> tuple[ip.Network, ...]:
     return tuple(prefixes)
 
 
+def parse_exit_tcp(text: str) -> str:
+    """--exit-tcp: relay or forward."""
+    if text not in EXIT_TCP:
+        raise argparse.ArgumentTypeError(f"--exit-tcp takes {' or '.join(EXIT_TCP)}, not {text!r}")
+    return text
+
+
 def parse_switch(text: str) -> bool:
     """A HOSHINO_* variable for an on/off flag: 1, true, yes or on; 0, false, no, off or empty."""
     value = text.strip().lower()
@@ -260,6 +269,8 @@ class Config:
     """The peer to send everything through: its address, or its name in the peers file."""
     exit_interface: str | None = None
     """The exit node's uplink; None: the device of its own default route."""
+    exit_tcp: str = "relay"
+    """How an exit node sends its peers' TCP on: 'relay' (agent.relay) or 'forward' (routed as it came)."""
 
     @property
     def advertised(self) -> tuple[ip.Network, ...]:
@@ -363,6 +374,10 @@ FLAGS = [
          "and ::/0; SIGHUP follows edits of it); sealed only", None, parse_exit_node),
     Flag("--exit-interface", "HOSHINO_EXIT_INTERFACE", "NAME",
          "with --advertise-exit-node: the uplink (default: the device of the default route)"),
+    Flag("--exit-tcp", "HOSHINO_EXIT_TCP", "relay|forward",
+         "with --advertise-exit-node: how peers' TCP leaves: relay (ended here and carried on by the exit node's "
+         "own connection, so the tunnel's leg keeps the tunnel's MTU) or forward (routed, MSS clamped)",
+         "relay", parse_exit_tcp),
 ]
 
 
@@ -453,6 +468,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         advertise_exit_node=args.advertise_exit_node,
         exit_node=args.exit_node,
         exit_interface=args.exit_interface or None,
+        exit_tcp=args.exit_tcp,
     )
 
 
@@ -469,5 +485,7 @@ def _check_routing(args: argparse.Namespace) -> None:
         raise ConfigError("--exit-node and --advertise-exit-node: a node is an exit node or uses one, not both")
     if args.exit_interface and not args.advertise_exit_node:
         raise ConfigError("--exit-interface is the uplink of an exit node: pass --advertise-exit-node too")
+    if args.exit_tcp != "relay" and not args.advertise_exit_node:
+        raise ConfigError("--exit-tcp is how an exit node sends TCP on: pass --advertise-exit-node too")
     if args.exit_interface and (problem := interface_problem(args.exit_interface)):
         raise ConfigError(problem.replace("--interface", "--exit-interface"))

@@ -4,7 +4,8 @@
 - An exit node also keeps router advertisements on its uplink (accept_ra=2: forwarding would stop
   them) and masquerades what its peers send out of it, with TCP MSS clamped to the uplink's MTU (the
   tunnel's is 53049), in one nftables table of its own. Nothing from the uplink enters the tunnel
-  unless it answers a connection from inside, as a NAT gateway does.
+  unless it answers a connection from inside, as a NAT gateway does. Peers' TCP bound for the uplink
+  is redirected to the exit node's relay (agent.relay) unless --exit-tcp forward.
 - A node that accepts routes routes its peers' prefixes through the device.
 - A node that uses an exit node routes everything through the device from a table of its own, which
   its own marked sockets (S3, SQS) skip, as wg-quick does: `not fwmark` selects the tunnel's table,
@@ -17,7 +18,7 @@ import contextlib
 import ipaddress
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from agent import ip
@@ -137,10 +138,28 @@ def uplink(namespace: str | None) -> str:
     raise GatewayError("no default route to forward to: give this namespace one, or pass --exit-interface")
 
 
-def exit_ruleset(interface: str, uplink_name: str) -> str:
-    """The exit node's nftables table: masquerade and MSS clamping out, only replies in."""
+def exit_ruleset(interface: str, uplink_name: str, relay_ports: Mapping[int, int] | None = None) -> str:
+    """The exit node's nftables table: masquerade and MSS clamping out, only replies in; with relay_ports
+    (IP version -> port), TCP from the tunnel that would leave by the uplink goes to the relay (agent.relay)
+    instead, and only such redirected connections reach the relay's ports."""
+    relay = ""
+    if relay_ports:
+        ports = ", ".join(str(port) for port in sorted(set(relay_ports.values())))
+        redirects = "\n".join(
+            f'        iifname "{interface}" meta nfproto ipv{version} meta l4proto tcp fib daddr oifname '
+            f'"{uplink_name}" redirect to :{port}' for version, port in sorted(relay_ports.items()))
+        relay = f"""    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+{redirects}
+    }}
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        tcp dport {{ {ports} }} ct status dnat accept
+        tcp dport {{ {ports} }} drop
+    }}
+"""
     return f"""table inet {table_name(interface)} {{
-    chain forward {{
+{relay}    chain forward {{
         type filter hook forward priority mangle; policy accept;
         iifname "{uplink_name}" oifname "{interface}" ct state established,related accept
         iifname "{uplink_name}" oifname "{interface}" drop
@@ -159,8 +178,10 @@ def table_exists(namespace: str | None, interface: str) -> bool:
     return f"table inet {table_name(interface)}" in _run(namespace, "nft", "list", "tables")
 
 
-def become_exit_node(undo: Undo, namespace: str | None, interface: str, uplink_name: str | None) -> str:
-    """Forward and masquerade peers' traffic out of the uplink; return the uplink's name."""
+def become_exit_node(undo: Undo, namespace: str | None, interface: str, uplink_name: str | None,
+                     relay_ports: Mapping[int, int] | None = None) -> str:
+    """Forward and masquerade peers' traffic out of the uplink (their TCP to the relay's ports, if given);
+    return the uplink's name."""
     name = uplink_name or uplink(namespace)
     if not Path(f"/sys/class/net/{name}").exists() and namespace is None:
         raise GatewayError(f"no device {name}: name the uplink with --exit-interface")
@@ -171,7 +192,7 @@ def become_exit_node(undo: Undo, namespace: str | None, interface: str, uplink_n
         raise GatewayError(f"nftables table inet {table_name(interface)} exists already: another agent with "
                            f"--interface {interface} runs here, or one was killed; remove it with "
                            f"'nft delete table inet {table_name(interface)}'")
-    _run(namespace, "nft", "-f", "-", stdin=exit_ruleset(interface, name))
+    _run(namespace, "nft", "-f", "-", stdin=exit_ruleset(interface, name, relay_ports))
     undo.add(f"nftables table {table_name(interface)}",
              lambda: _run(namespace, "nft", "delete", "table", "inet", table_name(interface)))
     return name

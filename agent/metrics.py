@@ -107,6 +107,10 @@ class Stats:
         self.peer_heard: dict[str, float] = {}
         """When the newest object delivered from the peer was sent (its key's time)."""
         self._latency: dict[tuple[str, str], deque[float]] = {}
+        self.relay_outcomes: Counter[str] = Counter()
+        """An exit node's relayed TCP connections (agent.relay), by outcome: relayed, unreachable, refused..."""
+        self.relay_connections = 0
+        """Connections the exit node relays now."""
 
     @property
     def s3_ops(self) -> Counter[str]:
@@ -178,6 +182,15 @@ class Stats:
             self.route_packets[(route, direction)] += 1
             self.route_bytes[(route, direction)] += size
 
+    def relayed(self, outcome: str) -> None:
+        """One TCP connection from a peer, relayed by the exit node or not (and why)."""
+        with self._lock:
+            self.relay_outcomes[outcome] += 1
+
+    def relay_open(self, change: int) -> None:
+        with self._lock:
+            self.relay_connections += change
+
     def drop(self, reason: str, count: int = 1) -> None:
         with self._lock:
             self.dropped[reason] += count
@@ -238,6 +251,8 @@ class Stats:
                 "peer_requests": dict(self.peer_requests),
                 "peer_dollars": dict(self.peer_dollars),
                 "peer_heard": dict(self.peer_heard),
+                "relay_outcomes": dict(self.relay_outcomes),
+                "relay_connections": self.relay_connections,
             }
 
 
@@ -297,6 +312,14 @@ class NodeCollector(Collector):
                                 "was delivered at.", value=data["pace_rate"])
         yield GaugeMetricFamily("hoshino_delivery_backlog_objects", "Objects fetched and waiting for their turn "
                                 "to be delivered.", value=data["delivery_backlog"])
+        if data["relay_outcomes"]:
+            relay = CounterMetricFamily("hoshino_relay_connections", "An exit node's TCP connections from peers, "
+                                        "relayed or not, by outcome.", labels=["outcome"])
+            for outcome, count in sorted(data["relay_outcomes"].items()):
+                relay.add_metric([outcome], count)
+            yield relay
+            yield GaugeMetricFamily("hoshino_relay_open_connections", "TCP connections the exit node relays now.",
+                                    value=data["relay_connections"])
         requests = data["requests"]
         for stem, names, doc in (
             ("s3_read_operations", READ_OPERATIONS, "S3 read requests, by operation."),

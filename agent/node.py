@@ -27,6 +27,7 @@ from agent.ip import derived_ipv4
 from agent.journal import Journal, JournalError, journal_name
 from agent.prices import PriceError, load_prices
 from agent.recent import CarriedObject, RecentObjects
+from agent.relay import TcpRelay
 from agent.router import RouteError, Router, RouterSettings
 from agent.transport import Doorbell, DoorbellError, Guard, GuardedBucket, StoreError, make_doorbell, open_bucket
 from agent.transport.sqs import SqsDoorbell, queue_name_problem
@@ -346,7 +347,12 @@ class Node:
         if config.advertised:
             gateway.enable_forwarding(undo, netns, {prefix.version for prefix in config.advertised})
         if config.advertise_exit_node:
-            self.uplink = gateway.become_exit_node(undo, netns, interface, config.exit_interface)
+            ports = None
+            if config.exit_tcp == "relay":
+                relay = TcpRelay(netns, self.stats, warn=lambda message: self._notice("warning", message))
+                undo.add("the TCP relay", relay.stop)  # after the table that sends to it: undo runs newest first
+                ports = relay.start()
+            self.uplink = gateway.become_exit_node(undo, netns, interface, config.exit_interface, ports)
         if config.accept_routes:
             self._follow_accepted()
         if config.exit_node:

@@ -4,11 +4,14 @@ the exit's peer cannot use it; on stop the table, the sysctls, the rules and the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import os
+import re
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +24,7 @@ from agent import gateway, ip, wire
 from agent.lab import Lab, Namespace, run_in, wait_until
 from agent.lab import traffic as lab_traffic
 from agent.lab.hostile import plant
-from agent.lab.internet import PORT, SERVER4, UPLINK4, UPLINK6, Internet
+from agent.lab.internet import PORT, SERVER4, SERVER6, UPLINK4, UPLINK6, Internet
 from agent.lab.links import Relay, address, default_route, veth
 from agent.lab.peers_files import RoutingKeys
 from agent.netconf import inside
@@ -266,3 +269,107 @@ def test_a_routing_table_in_use_already_is_refused_and_left_alone():
     finally:
         other.close()
         namespace.close()
+
+
+class Digester:
+    """A TCP service in the internet namespace that reads until the client's half-close, then answers with
+    the sha256 of what it read: a relay that loses bytes or half-closes never gets the right answer."""
+
+    def __init__(self, internet: Internet, port: int = 9000) -> None:
+        self.port = port
+        self.clients: list[str] = []
+        with inside(internet.namespace.name):
+            self._listeners = [socket.create_server((SERVER4, port)),
+                               socket.create_server((SERVER6, port), family=socket.AF_INET6)]
+        for listener in self._listeners:
+            threading.Thread(target=self._serve, args=(listener,), daemon=True).start()
+
+    def _serve(self, listener: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, client = listener.accept()
+                self.clients.append(client[0])
+                with connection:
+                    digest = hashlib.sha256()
+                    while data := connection.recv(1 << 16):
+                        digest.update(data)
+                    connection.sendall(digest.hexdigest().encode())
+
+    def close(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+
+
+def exchange(namespace: str, host: str, port: int, data: bytes) -> bytes:
+    """From the namespace: connect, send data, half-close, read the answer to the end."""
+    with inside(namespace):
+        connection = socket.create_connection((host, port), timeout=120)
+    with connection:
+        connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(1 << 16):
+            answer += chunk
+    return answer
+
+
+def relay_counts(lab: Lab) -> dict[str, float]:
+    with inside(lab.namespaces["local"].name):
+        page = lab_traffic.fetch_metrics(lab.address("local"))
+    return {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+            if line.startswith("hoshino_relay_connections_total{")}
+
+
+def test_the_exit_node_relays_tcp_both_ways_with_half_close_and_resets_what_the_destination_refuses(
+        lab: Lab, internet: Internet, tmp_path: Path):
+    exit_ns, private_ns = lab.namespaces["local"].name, lab.namespaces["peer"].name
+    keys = RoutingKeys(tmp_path, {"exit": lab.address("local"), "private": lab.address("peer")})
+    keys.write_peers("exit", {"private": []})
+    keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
+    lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node")
+    lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")))
+    digester = Digester(internet)
+    try:
+        upload = os.urandom(3 << 20)
+        for host in (SERVER4, SERVER6):  # the upload's direction, and an answer after the half-close
+            assert exchange(private_ns, host, digester.port, upload) == hashlib.sha256(upload).hexdigest().encode()
+        assert digester.clients == [UPLINK4, UPLINK6]  # the exit node's own connections
+    finally:
+        digester.close()
+    assert relay_counts(lab).get("relayed", 0) >= 2
+
+    # Nothing listens there: the private node's connection, open already (the relay accepts before it connects
+    # on), is reset at once, as the destination's refusal comes.
+    started = time.monotonic()
+    refused = run_in(private_ns, "curl", "-sS", "-o", "/dev/null", f"http://{SERVER4}:9/", timeout=60)
+    assert refused.returncode == 56 and "Connection reset" in refused.stderr, refused.stderr
+    assert time.monotonic() - started < 30
+    assert wait_until(lambda: relay_counts(lab).get("unreachable", 0) >= 1, 10)
+
+    # The relay's ports take only what the exit node's table redirected to them: not the internet's.
+    ports = [int(port) for port in re.findall(r"redirect to :(\d+)", run_in(exit_ns, "nft", "list", "table", "inet",
+                                                                             gateway.table_name("hoshino0")).stdout)]
+    assert len(ports) == 2
+    for port in ports:
+        probe = run_in(internet.namespace.name, "curl", "-sS", "--max-time", "3", "-o", "/dev/null",
+                       f"http://{UPLINK4}:{port}/", timeout=30)
+        assert probe.returncode == 28, probe.stderr  # dropped: no answer at all
+    assert "not_redirected" not in relay_counts(lab)
+
+
+def test_with_exit_tcp_forward_the_exit_node_routes_tcp_as_it_came(lab: Lab, internet: Internet, tmp_path: Path):
+    exit_ns, private_ns = lab.namespaces["local"].name, lab.namespaces["peer"].name
+    keys = RoutingKeys(tmp_path, {"exit": lab.address("local"), "private": lab.address("peer")})
+    keys.write_peers("exit", {"private": []})
+    keys.write_peers("private", {"exit": ["0.0.0.0/0", "::/0"]})
+    lab.spawn_agent("local", *keys.flags("exit"), "--advertise-exit-node", "--exit-tcp", "forward")
+    lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")))
+    assert "redirect" not in run_in(exit_ns, "nft", "list", "table", "inet", gateway.table_name("hoshino0")).stdout
+    digester = Digester(internet)
+    try:
+        data = os.urandom(64 << 10)
+        assert exchange(private_ns, SERVER4, digester.port, data) == hashlib.sha256(data).hexdigest().encode()
+        assert digester.clients == [UPLINK4]  # masqueraded
+    finally:
+        digester.close()
+    assert relay_counts(lab) == {}

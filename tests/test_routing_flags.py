@@ -29,6 +29,8 @@ def test_routing_flags_are_read():
     exit_node = parse(*SEALED, "--advertise-exit-node", "--exit-interface", "eth0")
     assert exit_node.advertised == ip.DEFAULT_ROUTES
     assert exit_node.exit_interface == "eth0"
+    assert exit_node.exit_tcp == "relay"
+    assert parse(*SEALED, "--advertise-exit-node", "--exit-tcp", "forward").exit_tcp == "forward"
     assert parse(*SEALED, "--exit-node", "fd5e:59b8:f71d:9a3e::e").exit_node == ipaddress.IPv6Address(
         "fd5e:59b8:f71d:9a3e::e")
     assert parse(*SEALED, "--exit-node", "exit.eu-west-1").exit_node == "exit.eu-west-1"  # a peer's name
@@ -58,6 +60,8 @@ def test_an_unsealed_node_refuses_to_route_with_one_line_reason(flags: tuple[str
     (("--advertise-routes", "0.0.0.0/0"), "pass --advertise-exit-node instead"),
     ((*SEALED, "--exit-node", "fd5e::e", "--advertise-exit-node"), "an exit node or uses one, not both"),
     ((*SEALED, "--exit-interface", "eth0"), "pass --advertise-exit-node too"),
+    ((*SEALED, "--exit-tcp", "forward"), "pass --advertise-exit-node too"),
+    ((*SEALED, "--advertise-exit-node", "--exit-tcp", "proxy"), "--exit-tcp takes relay or forward, not 'proxy'"),
     ((*SEALED, "--exit-node", "100.64.0.14"), "is an IPv4 address"),
     ((*SEALED, "--exit-node", "fd5e::e::1"), "not an IPv6 address"),
     ((*SEALED, "--exit-node", "my exit"), "its name in the peers file"),
