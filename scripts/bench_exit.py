@@ -4,8 +4,9 @@ Run as root on the lab: `.venv/bin/python scripts/bench_exit.py [--rounds N] [--
 [--tcp-congestion cubic]`. Two
 sealed agents: the 'local' one an exit node whose uplink is a veth to an "internet" namespace on
 documentation addresses, the 'peer' one a private node with --exit-node. Each round: iperf3 from the
-private node to the exit node (10 s), then curl of 20 MB over IPv4 and over IPv6 through it. Prints
-MB/s, the ratio to iperf3, the mean size of the packets the exit node sent into the tunnel, and the
+private node to the exit node (10 s), and 20 MB the other way (-R -n: the direction and size of the
+fetches), then curl of 20 MB over IPv4 and over IPv6 through it. Prints MB/s, the ratios to both
+iperf3 runs, the mean size of the packets the exit node sent into the tunnel, and the
 dollars per GB the two agents' requests cost for each fetch beside a NAT gateway's. With --baseline,
 each round runs the exit node of that commit first, then this checkout's, in the same lab. Asserts
 nothing.
@@ -51,14 +52,16 @@ def dollars(lab: Lab) -> float:
     return total
 
 
-def iperf(lab: Lab, seconds: int) -> float:
-    """MB/s received by the exit node from the private node, by iperf3."""
+def iperf(lab: Lab, seconds: int, download: int = 0) -> float:
+    """MB/s iperf3 moves between the two nodes: from the private node to the exit node for `seconds`, or with
+    download, that many bytes the other way, as a fetch through the exit node moves them."""
     server = subprocess.Popen(["ip", "netns", "exec", lab.namespaces["local"].name, "iperf3", "-s", "-1",
                                "-B", str(lab.address("local"))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: ":5201" in run_in(lab.namespaces["local"].name, "ss", "-ltn").stdout, 10)
-        result = run_in(lab.namespaces["peer"].name, "iperf3", "-6", "-J", "-t", str(seconds), "-c",
-                        str(lab.address("local")), timeout=seconds + 60)
+        how = ("-R", "-n", str(download)) if download else ("-t", str(seconds))
+        result = run_in(lab.namespaces["peer"].name, "iperf3", "-6", "-J", *how, "-c",
+                        str(lab.address("local")), timeout=seconds + 600)
         received = json.loads(result.stdout)["end"]["sum_received"]
         return float(received["bytes"]) / float(received["seconds"]) / 1e6
     finally:
@@ -78,19 +81,24 @@ def sent_into_tunnel(lab: Lab) -> tuple[float, float]:
     return totals["bytes"], totals["packets"]
 
 
-def fetch(lab: Lab, internet: Internet, family: int, into: Path) -> tuple[float, float, bool, float]:
-    """MB/s of one 20 MB curl through the exit node, the dollars per GB it cost, whether it arrived whole, and
-    the mean size of the packets the exit node sent into the tunnel meanwhile."""
+def fetch(lab: Lab, internet: Internet, family: int, into: Path) -> dict[str, float]:
+    """One 20 MB curl through the exit node: its MB/s, the seconds to its first byte (the connection and the
+    request cross the tunnel first) and the MB/s from then on (both speeds 0 unless it arrived whole), the
+    dollars per GB it cost, and the mean size of the packets the exit node sent into the tunnel meanwhile."""
     before = dollars(lab)
     sent_before = sent_into_tunnel(lab)
     result = run_in(lab.namespaces["peer"].name, "curl", "-sS", "--speed-limit", "1", "--speed-time", "60",
-                    "-o", str(into), "-w", "%{speed_download}", internet.url(family), timeout=3600)
+                    "-o", str(into), "-w", "%{speed_download} %{time_starttransfer} %{time_total}",
+                    internet.url(family), timeout=3600)
     intact = result.returncode == 0 and hashlib.sha256(into.read_bytes()).digest() == hashlib.sha256(
         internet.body).digest()
     time.sleep(1)  # the last deletes and counters settle
     cost = (dollars(lab) - before) / (len(internet.body) / GB)
     sent = [now - then for now, then in zip(sent_into_tunnel(lab), sent_before, strict=True)]
-    return float(result.stdout or 0) / 1e6, cost, intact, sent[0] / max(sent[1], 1)
+    speed, first_byte, total = (float(part) for part in (result.stdout.split() or ["0", "0", "0"]))
+    streaming = len(internet.body) / max(total - first_byte, 1e-6) / 1e6 if intact else 0.0
+    return {"speed": speed / 1e6 if intact else 0.0, "first_byte": first_byte, "streaming": streaming, "cost": cost,
+            "size": sent[0] / max(sent[1], 1)}
 
 
 def main() -> None:
@@ -128,22 +136,25 @@ def main() -> None:
                 private = lab.spawn_agent("peer", *keys.flags("private"), "--exit-node", str(lab.address("local")))
                 row = rows[name]
                 row.setdefault("iperf3", []).append(iperf(lab, args.iperf_seconds))
+                row.setdefault("iperf3_down", []).append(iperf(lab, args.iperf_seconds, len(internet.body)))
                 for family in (4, 6):
-                    speed, cost, intact, size = fetch(lab, internet, family, directory / "file")
-                    row.setdefault(f"curl{family}", []).append(speed if intact else 0.0)
-                    row.setdefault(f"cost{family}", []).append(cost)
-                    row.setdefault(f"size{family}", []).append(size)
+                    for figure, value in fetch(lab, internet, family, directory / "file").items():
+                        row.setdefault(f"{figure}{family}", []).append(value)
                 for process in (private, exit_node):
                     stop_process(process, timeout=30)
     print(f"S3 engine {args.s3}, woken by {args.wakeup}; the internet's servers send with TCP {congestion}")
     for name, _ in runs:
         median = {key: statistics.median(values) for key, values in rows[name].items()}
-        print(f"exit node of {name}: iperf3 between the two nodes {median['iperf3']:.2f} MB/s "
-              f"(median of {args.rounds})")
+        print(f"exit node of {name} (medians of {args.rounds}): iperf3 between the two nodes, private to exit "
+              f"for {args.iperf_seconds} s {median['iperf3']:.2f} MB/s; exit to private, 20 MB as a fetch moves it, "
+              f"{median['iperf3_down']:.2f} MB/s")
         for family in (4, 6):
-            speed = median[f"curl{family}"]
+            speed = median[f"speed{family}"]
             print(f"  20 MB through the exit node over IPv{family}: {speed:.2f} MB/s ({speed / median['iperf3']:.2f} "
-                  f"x iperf3), packets into the tunnel {median[f'size{family}']:,.0f} bytes on average, "
+                  f"x iperf3 up, {speed / median['iperf3_down']:.2f} x down); first byte after "
+                  f"{median[f'first_byte{family}']:.2f} s, {median[f'streaming{family}']:.2f} MB/s from then on; "
+                  f"packets into the tunnel "
+                  f"{median[f'size{family}']:,.0f} bytes on average, "
                   f"${median[f'cost{family}']:.3f} per GB in requests (NAT gateway: ${nat:.3f} per GB plus $0.045 an "
                   f"hour)")
     print(f"load average at the end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
