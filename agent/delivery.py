@@ -96,6 +96,9 @@ class Delivery:
         delivered = 0
         while (pending := self.fetches.take(wait if not delivered else 0.0)) is not None:
             self.stats.delivery_backlog = self.fetches.ready()
+            if pending.done is not None:
+                self.stats.stage("fetched", pending.done - pending.started)
+                self.stats.stage("held", time.monotonic() - pending.done)
             fetched = outcome(pending.future)
             if fetched is None:
                 self.ledger.release(pending.candidate.key)  # a stop cancelled its GET: fetched after a restart

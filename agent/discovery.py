@@ -246,6 +246,8 @@ class Discovery:
             else:
                 self.ledger.release(candidate.key)
             return False
+        if not candidate.recheck:
+            self.delivery.stats.stage("found", self.clock() - candidate.sent_at)
         return True
 
     def _move_resume(self, listed: list[ObjectInfo]) -> None:

@@ -291,6 +291,7 @@ class Egress:
         A bundle carries each packet's offset from the first as it was read from the device, so the
         receiver delivers them at that pace rather than as one burst (agent.pacing)."""
         first = timed[0][0]
+        self.stats.stage("queued", time.monotonic() - first)
         batch = [data for _, data in timed]
         plain = wire.encode(batch, [when - first for when, _ in timed])
         verdict: Verdict = "sent"

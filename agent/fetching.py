@@ -43,6 +43,8 @@ class Pending:
     future: Future[Fetched] = field(repr=False)
     running: float | None = None
     """When a fetcher began its GET: the measured hold counts from then, not from a wait in the queue."""
+    done: float | None = None
+    """When its GET ended."""
 
     def held_since(self, measured: float) -> tuple[float, float]:
         """(since when it holds back the objects behind it, for how long at most): the measured hold once its
@@ -111,9 +113,13 @@ class Fetches:
         if not pending.future.set_running_or_notify_cancel():
             return
         try:
-            pending.future.set_result(self._get(pending.candidate))
+            fetched = self._get(pending.candidate)
         except BaseException as error:
+            pending.done = time.monotonic()
             pending.future.set_exception(error)
+        else:
+            pending.done = time.monotonic()
+            pending.future.set_result(fetched)
 
     def _fetched(self, _future: Future[Fetched]) -> None:
         with self._changed:

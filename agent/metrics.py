@@ -7,7 +7,7 @@ import socket
 import statistics
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -25,6 +25,13 @@ from agent.router import PeerRoutes
 READ_OPERATIONS = ("get", "list", "head")
 WRITE_OPERATIONS = ("put", "delete")
 UNBILLED_ERRORS = ("unreachable", "timeout")
+QUANTILES = (0.5, 0.9, 0.99)
+"""The quantiles of recent times the metrics page gives (hoshino_recent_seconds)."""
+STAGES = ("queued", "found", "fetched", "held")
+"""Where an object's time goes, each a Stats.stage: queued, from its first packet's read to its PUT's start (the
+sender's); found, from its key's time to the listing or bell that found it; fetched, from then to its GET's
+end; held, from then to its delivery (waiting for objects before it in key order). Its PUT and GET themselves
+are the requests' own times."""
 """Requests that failed before the service could answer them cost nothing."""
 SHUTDOWN_POLL = 0.05
 """How soon the metrics listener's thread sees that it is to stop."""
@@ -64,6 +71,11 @@ class PeerLabels:
         if label is None:
             label = self._labels[address] = address.compressed
         return label
+
+
+def quantile_of(ordered: Sequence[float], quantile: float) -> float:
+    """The given quantile of sorted, non-empty samples (the nearest rank at or above it)."""
+    return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
 class Stats:
@@ -212,6 +224,11 @@ class Stats:
             else:
                 self._latency.setdefault((service, operation), deque(maxlen=64)).append(seconds)
 
+    def stage(self, name: str, seconds: float) -> None:
+        """How long one object spent in one stage of its way (STAGES), recent samples kept as requests' are."""
+        with self._lock:
+            self._latency.setdefault(("stage", name), deque(maxlen=64)).append(max(0.0, seconds))
+
     def latency_medians(self, service: str = "s3") -> dict[str, float]:
         """Median of the recent successful requests' latency, by operation."""
         with self._lock:
@@ -222,9 +239,7 @@ class Stats:
         """The given quantile (0.5: the median) of the recent successful requests' latency; None before the first."""
         with self._lock:
             values = sorted(self._latency.get((service, operation), ()))
-        if not values:
-            return None
-        return values[min(len(values) - 1, int(quantile * len(values)))]
+        return quantile_of(values, quantile) if values else None
 
     def copy(self) -> dict[str, Any]:
         """A consistent copy of every counter."""
@@ -251,6 +266,7 @@ class Stats:
                 "peer_requests": dict(self.peer_requests),
                 "peer_dollars": dict(self.peer_dollars),
                 "peer_heard": dict(self.peer_heard),
+                "latency": {kind: sorted(values) for kind, values in self._latency.items() if values},
                 "relay_outcomes": dict(self.relay_outcomes),
                 "relay_connections": self.relay_connections,
             }
@@ -312,6 +328,13 @@ class NodeCollector(Collector):
                                 "was delivered at.", value=data["pace_rate"])
         yield GaugeMetricFamily("hoshino_delivery_backlog_objects", "Objects fetched and waiting for their turn "
                                 "to be delivered.", value=data["delivery_backlog"])
+        recent = GaugeMetricFamily("hoshino_recent_seconds", "Quantiles of the last 64 successful requests' "
+                                   "times, by service and operation, and of objects' stages (service 'stage': "
+                                   "queued, found, fetched, held).", labels=["service", "operation", "quantile"])
+        for (service, operation), values in sorted(data["latency"].items()):
+            for quantile in QUANTILES:
+                recent.add_metric([service, operation, str(quantile)], quantile_of(values, quantile))
+        yield recent
         if data["relay_outcomes"]:
             relay = CounterMetricFamily("hoshino_relay_connections", "An exit node's TCP connections from peers, "
                                         "relayed or not, by outcome.", labels=["outcome"])

@@ -200,6 +200,16 @@ def both_nodes(lab: Lab) -> Counters:
     return node_counters(lab, "local") + node_counters(lab, "peer")
 
 
+def node_medians(lab: Lab, role: str) -> dict[str, float]:
+    """One node's medians (ms) of its recent objects' stages and requests (agent.metrics.STAGES), from its
+    metrics page; empty for an agent that predates them."""
+    with inside(lab.namespaces[role].name):
+        page = fetch_metrics(lab.address(role))
+    return {f"{sample.labels['service']}_{sample.labels['operation']}": 1000 * sample.value
+            for family in text_string_to_metric_families(page) if family.name == "hoshino_recent_seconds"
+            for sample in family.samples if sample.labels.get("quantile") == "0.5"}
+
+
 def dollars(prices: PriceTable, counters: Counters) -> tuple[float, list[str]]:
     """What the requests cost, S3 payloads included; and the operations the table cannot price."""
     payload = {("s3", "put"): counters.moved["hoshino_bytes_egressed_total"],
@@ -654,7 +664,9 @@ class Bench:
                     got = ping(self.lab, interval, count)
                 requests = sum((both_nodes(self.lab) - before).requests.values())
                 mine = results.pings.setdefault(name, {}).setdefault(
-                    kind, {"rtts": [], "sent": 0, "received": 0, "busy": {}, "requests": 0})
+                    kind, {"rtts": [], "sent": 0, "received": 0, "busy": {}, "requests": 0, "medians": []})
+                # The last 64 objects each way were this ping's: where its time went, per node.
+                mine["medians"].append({role: node_medians(self.lab, role) for role in ("local", "peer")})
                 add_busy(mine["busy"], busy)
                 mine["requests"] += requests
                 mine["rtts"].extend(got["rtts"])
@@ -716,6 +728,7 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             summary["requests_per_ping"] = got["requests"] / got["sent"] if got["sent"] else None
             summary["agent_cpu_ms_per_request"] = (1000 * got["busy"].get("agents", 0.0) / got["requests"]
                                                    if got["requests"] else None)
+            summary["one_way_ms"] = one_way(got["medians"])
             mine[f"ping_{kind}"] = summary
         runs = results.iperf.get(variant.name, [])
         if runs:
@@ -775,6 +788,22 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             mine["outage_recovery_seconds"] = results.outage[variant.name]
         report["variants"][variant.name] = mine
     return report
+
+
+def one_way(medians: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Where a ping's time went each way (median over rounds of each node's medians): the sender's queueing
+    and PUT, the receiver's finding (from the key's time, so the PUT included), fetching (the GET included)
+    and holding (waiting for its turn in key order)."""
+    ways: dict[str, dict[str, float]] = {}
+    for sender, receiver in (("local", "peer"), ("peer", "local")):
+        parts = {"queued": (sender, "stage_queued"), "put": (sender, "s3_put"), "found": (receiver, "stage_found"),
+                 "list": (receiver, "s3_list"), "fetched": (receiver, "stage_fetched"), "get": (receiver, "s3_get"),
+                 "held": (receiver, "stage_held")}
+        way = {part: statistics.median(values) for part, (role, key) in parts.items()
+               if (values := [run[role][key] for run in medians if key in run.get(role, {})])}
+        if way:
+            ways[f"{sender} to {receiver}"] = way
+    return ways
 
 
 def _sum_of(figures: dict[str, Any], scope: str, key: str) -> float | None:
@@ -929,6 +958,12 @@ def print_table(report: dict[str, Any], prices: PriceTable) -> None:
     for name, figures in report["variants"].items():
         if line := summary_line(name, figures):
             print(line)
+    for name, figures in report["variants"].items():
+        for kind in ("hot", "warm", "cold"):
+            for way, parts in figures.get(f"ping_{kind}", {}).get("one_way_ms", {}).items():
+                told = ", ".join(f"{part} {ms:.1f}" for part, ms in parts.items())
+                print(f"{name}: {kind} ping, {way}, medians in ms: {told} (found counts from the key's time, so "
+                      f"its PUT with it; fetched includes the GET)")
     for name, figures in report["variants"].items():
         if figures["failed"]:
             lines = figures["failed"].strip().splitlines()

@@ -263,6 +263,23 @@ def test_metrics_follow_prometheus_conventions(sides):
     assert "process_cpu_seconds_total" in text
 
 
+def test_where_an_object_s_time_goes_is_measured_on_both_sides_and_exported(sides):
+    a, b = sides
+    before = time.time()
+    a.send(echo_request(A, B))
+    assert b.receive() == 1
+    took = time.time() - before
+    for side, stages in ((a, ("queued",)), (b, ("found", "fetched", "held"))):
+        for stage in stages:
+            seconds = side.stats.latency_quantile(stage, 0.5, "stage")
+            assert seconds is not None and 0 <= seconds <= took, (stage, seconds)
+    registry = metrics.node_registry(metrics.NodeCollector(b.stats, Heartbeat(0.001, 0.5), {"address": str(B)}))
+    text = generate_latest(registry).decode()
+    found = b.stats.latency_quantile("found", 0.5, "stage")
+    assert f'hoshino_recent_seconds{{operation="found",quantile="0.5",service="stage"}} {found}' in text
+    assert 'hoshino_recent_seconds{operation="get",quantile="0.99",service="s3"}' in text
+
+
 @pytest.mark.engines
 def test_a_backlog_of_more_than_a_page_never_hides_new_packets(s3_server, bucket, sides):
     a, _ = sides
