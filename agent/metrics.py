@@ -29,7 +29,9 @@ QUANTILES = (0.5, 0.9, 0.99)
 """The quantiles of recent times the metrics page gives (hoshino_recent_seconds)."""
 STAGES = ("queued", "found", "fetched", "held")
 """Where an object's time goes, each a Stats.stage: queued, from its first packet's read to its PUT's start (the
-sender's); found, from its key's time to the listing or bell that found it; fetched, from then to its GET's
+sender's); found, from its key's time to the listing or bell that found it (the sender's estimate of the bucket's
+clock against the receiver's: between two nodes it carries their difference, which the sum of both ways cancels;
+so it may be below zero); fetched, from then to its GET's
 end; held, from then to its delivery (waiting for objects before it in key order). Its PUT and GET themselves
 are the requests' own times."""
 """Requests that failed before the service could answer them cost nothing."""
@@ -227,7 +229,7 @@ class Stats:
     def stage(self, name: str, seconds: float) -> None:
         """How long one object spent in one stage of its way (STAGES), recent samples kept as requests' are."""
         with self._lock:
-            self._latency.setdefault(("stage", name), deque(maxlen=64)).append(max(0.0, seconds))
+            self._latency.setdefault(("stage", name), deque(maxlen=64)).append(seconds)
 
     def latency_medians(self, service: str = "s3") -> dict[str, float]:
         """Median of the recent successful requests' latency, by operation."""

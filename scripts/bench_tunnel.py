@@ -662,9 +662,12 @@ class Bench:
                 before = both_nodes(self.lab)
                 with Busy(busy_groups(self.lab, agents)) as busy:
                     got = ping(self.lab, interval, count)
-                requests = sum((both_nodes(self.lab) - before).requests.values())
+                made = (both_nodes(self.lab) - before).requests
+                requests = sum(made.values())
                 mine = results.pings.setdefault(name, {}).setdefault(
-                    kind, {"rtts": [], "sent": 0, "received": 0, "busy": {}, "requests": 0, "medians": []})
+                    kind, {"rtts": [], "sent": 0, "received": 0, "busy": {}, "requests": 0, "medians": [],
+                           "by_operation": Counter()})
+                mine["by_operation"].update(made)
                 # The last 64 objects each way were this ping's: where its time went, per node.
                 mine["medians"].append({role: node_medians(self.lab, role) for role in ("local", "peer")})
                 add_busy(mine["busy"], busy)
@@ -729,6 +732,10 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             summary["agent_cpu_ms_per_request"] = (1000 * got["busy"].get("agents", 0.0) / got["requests"]
                                                    if got["requests"] else None)
             summary["one_way_ms"] = one_way(got["medians"])
+            summary["requests_per_ping_by_operation"] = {
+                f"{service}_{operation}": count / got["sent"] for (service, operation), count
+                in sorted(got["by_operation"].items()) if got["sent"]}
+            summary["client_cpu_ms_per_request"] = client_cpu(got["by_operation"], report["endpoint"])
             mine[f"ping_{kind}"] = summary
         runs = results.iperf.get(variant.name, [])
         if runs:
@@ -788,6 +795,23 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
             mine["outage_recovery_seconds"] = results.outage[variant.name]
         report["variants"][variant.name] = mine
     return report
+
+
+def client_cpu(made: Counter[tuple[str, str]], endpoint: dict[str, Any]) -> float | None:
+    """The S3 clients' share of the agents' CPU per request: each S3 request made, at the client CPU the endpoint
+    scenario measured for its kind through the client the agent sends it with (obstore, but boto3 for LIST);
+    SQS requests count as boto3's PUT. None without the endpoint scenario."""
+    if not {"obstore", "boto3"} <= set(endpoint):
+        return None
+    total = sum(made.values())
+    spent = 0.0
+    for (service, operation), count in made.items():
+        if service == "sqs":
+            client, kind = "boto3", "put"
+        else:
+            client, kind = ("boto3" if operation == "list" else "obstore"), operation
+        spent += count * (endpoint[client].get(kind, {}).get("client_cpu_ms") or 0.0)
+    return spent / total if total else None
 
 
 def one_way(medians: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -852,6 +876,8 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, Callable[[dict[str, Any
             (f"ping {kind}: SQS server CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "sqs")),
             (f"ping {kind}: agents CPU %", "{:.0f}", at(f"ping_{kind}", "cpu_percent", "agents")),
             (f"ping {kind}: agent CPU ms per request", "{:.2f}", at(f"ping_{kind}", "agent_cpu_ms_per_request")),
+            (f"ping {kind}: of which S3 clients' (estimated)", "{:.2f}",
+             at(f"ping_{kind}", "client_cpu_ms_per_request")),
         ]
     table += [
         ("iperf3 MB/s", "{:.2f}", at("iperf", "mb_s")),
@@ -960,10 +986,20 @@ def print_table(report: dict[str, Any], prices: PriceTable) -> None:
             print(line)
     for name, figures in report["variants"].items():
         for kind in ("hot", "warm", "cold"):
-            for way, parts in figures.get(f"ping_{kind}", {}).get("one_way_ms", {}).items():
+            made = figures.get(f"ping_{kind}", {}).get("requests_per_ping_by_operation", {})
+            if made:
+                print(f"{name}: {kind} ping, requests per ping: "
+                      + ", ".join(f"{operation} {count:.2f}" for operation, count in made.items()))
+            ways = figures.get(f"ping_{kind}", {}).get("one_way_ms", {})
+            for way, parts in ways.items():
                 told = ", ".join(f"{part} {ms:.1f}" for part, ms in parts.items())
                 print(f"{name}: {kind} ping, {way}, medians in ms: {told} (found counts from the key's time, so "
-                      f"its PUT with it; fetched includes the GET)")
+                      f"its PUT with it, and the two nodes' clocks' difference; fetched includes the GET)")
+            if len(ways) == 2:
+                stages = sum(parts.get(stage, 0.0) for parts in ways.values()
+                             for stage in ("queued", "found", "fetched", "held"))
+                print(f"{name}: {kind} ping, the stages both ways add up to {stages:.1f} ms (the clocks' difference "
+                      f"cancels), against a p50 round trip of {figures[f'ping_{kind}']['p50']:.1f} ms")
     for name, figures in report["variants"].items():
         if figures["failed"]:
             lines = figures["failed"].strip().splitlines()

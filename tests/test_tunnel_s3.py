@@ -272,7 +272,9 @@ def test_where_an_object_s_time_goes_is_measured_on_both_sides_and_exported(side
     for side, stages in ((a, ("queued",)), (b, ("found", "fetched", "held"))):
         for stage in stages:
             seconds = side.stats.latency_quantile(stage, 0.5, "stage")
-            assert seconds is not None and 0 <= seconds <= took, (stage, seconds)
+            # found compares the sender's clock with the receiver's (each the bucket's time as that node knows it)
+            slack = 1.0 if stage == "found" else 0.0
+            assert seconds is not None and -slack <= seconds <= took + slack, (stage, seconds)
     registry = metrics.node_registry(metrics.NodeCollector(b.stats, Heartbeat(0.001, 0.5), {"address": str(B)}))
     text = generate_latest(registry).decode()
     found = b.stats.latency_quantile("found", 0.5, "stage")
