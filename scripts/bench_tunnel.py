@@ -799,7 +799,7 @@ def figures(results: Results, variants: list[Variant], prices: PriceTable) -> di
 
 def client_cpu(made: Counter[tuple[str, str]], endpoint: dict[str, Any]) -> float | None:
     """The S3 clients' share of the agents' CPU per request: each S3 request made, at the client CPU the endpoint
-    scenario measured for its kind through the client the agent sends it with (obstore, its LIST too);
+    scenario measured for its kind through the client the agent sends it with (obstore, but boto3 for LIST);
     SQS requests count as boto3's PUT. None without the endpoint scenario."""
     if not {"obstore", "boto3"} <= set(endpoint):
         return None
@@ -809,7 +809,7 @@ def client_cpu(made: Counter[tuple[str, str]], endpoint: dict[str, Any]) -> floa
         if service == "sqs":
             client, kind = "boto3", "put"
         else:
-            client, kind = "obstore", operation
+            client, kind = ("boto3" if operation == "list" else "obstore"), operation
         spent += count * (endpoint[client].get(kind, {}).get("client_cpu_ms") or 0.0)
     return spent / total if total else None
 

@@ -35,8 +35,6 @@ from botocore.exceptions import ClientError
 
 from agent import wire
 from agent.lab import Lab, S3Server, run_in
-from agent.transport.guard import classify
-from agent.transport.obstore_s3 import ObstoreBucket
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))  # the renderer sits beside the template, outside any package
@@ -230,22 +228,3 @@ def test_two_agents_carry_ping_with_only_their_own_keys():
         with pytest.raises(ClientError) as error:
             lab.server.client().list_objects_v2(Bucket=lab.bucket)
         assert error.value.response["Error"]["Code"] == "InvalidAccessKeyId"
-
-
-def test_the_lean_listing_is_signed_as_the_service_checks_it(enforced, monkeypatch: pytest.MonkeyPatch):
-    """The obstore bucket lists through agent.transport.lean_list, signing each request itself: with a node's
-    keys it lists that node's inbox (with a key prefix's slash and the address's colons in the query), and
-    a wrong secret is refused as the service refuses a bad signature."""
-    node = enforced.nodes["a"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", node.access_key_id)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", node.secret_access_key)
-    bucket = ObstoreBucket(enforced.bucket, enforced.server.endpoint_url, REGION)
-    assert [item.key for item in bucket.list_objects(node.inbox)] == [enforced.planted["a"]]
-    first = bucket.list_objects(node.inbox, max_keys=1, start_after=node.inbox)
-    assert [item.key for item in first] == [enforced.planted["a"]]
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not" + node.secret_access_key[3:])
-    forged = ObstoreBucket(enforced.bucket, enforced.server.endpoint_url, REGION)
-    with pytest.raises(ClientError) as refused:
-        forged.list_objects(node.inbox)
-    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
-    assert classify(refused.value)[0] == "denied"

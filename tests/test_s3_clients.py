@@ -12,7 +12,6 @@ from agent.lab import free_port
 from agent.metrics import Stats
 from agent.transport import S3_CLIENTS, Guard, StoreError, open_bucket, raw_bucket
 from agent.transport.guard import classify
-from agent.transport.lean_list import bucket_url
 from agent.transport.obstore_s3 import BotoCredentials, nameable
 
 CLIENTS = sorted(S3_CLIENTS)
@@ -173,13 +172,3 @@ def test_obstore_answers_are_classified_as_botocores(s3_server):
         obstore.get(bucket.store, "k")  # type: ignore[attr-defined]
     assert classify(raised.value)[0] == "no_bucket"
     assert classify(obstore.exceptions.GenericError("Generic S3 error: garbled"))[0] == "error"
-
-
-@pytest.mark.parametrize(("endpoint", "bucket", "url"), [
-    ("https://s3.eu-west-1.amazonaws.com", "my-hoshino", "https://my-hoshino.s3.eu-west-1.amazonaws.com/"),
-    ("https://s3.amazonaws.com", "my.dotted.bucket", "https://s3.amazonaws.com/my.dotted.bucket"),
-    ("http://127.0.0.1:5555", "lab-1", "http://127.0.0.1:5555/lab-1"),
-    ("https://seaweed.example:8333/", "hoshino", "https://seaweed.example:8333/hoshino"),
-])
-def test_the_lean_listing_addresses_the_bucket_as_the_other_clients_do(endpoint: str, bucket: str, url: str):
-    assert bucket_url(endpoint, bucket) == url

@@ -59,7 +59,7 @@ and any key S3 allows, exactly as written (a hostile writer picks the keys in an
 S3_CLIENTS = {
     "boto3": S3Client(S3Bucket, S3Bucket.SUPPORTS, "AWS's Python SDK: ~1 ms of CPU per request"),
     "obstore": S3Client(ObstoreBucket, ObstoreBucket.SUPPORTS,
-                        "Rust's object_store (LIST signed by hand, odd keys through boto3): ~0.2-0.3 ms per request"),
+                        "Rust's object_store (LIST and keys it cannot name through boto3): ~0.2-0.3 ms per request"),
 }
 
 

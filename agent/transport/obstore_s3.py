@@ -1,13 +1,12 @@
 """A bucket on S3 or any S3-compatible API through obstore (Rust's object_store): a fifth of boto3's CPU per request.
 
 PUT, GET and DELETE go through obstore, its own retries off (the guard retries). Two things it
-cannot do exactly are left to others, with the same credential chain:
+cannot do exactly are left to a boto3 client beside it, made with the same credential chain:
 - LIST: object_store reports a key ending in '/' without that slash, and fails the whole page on a
   key it cannot parse ('a//b', '..', a control character), so a hostile writer could hide a key
-  or deafen a node. agent.transport.lean_list lists every key as it is, with MaxKeys and
-  continuation tokens, at a fraction of boto3's CPU.
-- Keys object_store cannot name (the same kinds): their PUT, GET or DELETE goes through a boto3
-  client beside it, as does the lone DELETE of a key a batch was refused for.
+  or deafen a node. boto3 lists every key as it is, with MaxKeys and continuation tokens.
+- Keys object_store cannot name (the same kinds): their PUT, GET or DELETE goes through boto3 too,
+  as does the lone DELETE of a key a batch was refused for.
 Credentials come from boto3's chain (environment, profiles, SSO, instance roles), asked again
 before they expire.
 """
@@ -28,7 +27,6 @@ import obstore.exceptions
 from obstore.store import S3Store
 
 from agent.transport.base import LIST_LIMIT, Listing
-from agent.transport.lean_list import LeanLister
 from agent.transport.s3 import S3Bucket
 from agent.wire import MAX_OBJECT_BYTES
 
@@ -93,8 +91,6 @@ class ObstoreBucket:
             retry_config={"max_retries": 0},
         )
         self._endpoint = endpoint
-        self.lister = LeanLister(bucket, self.boto3.client, session.get_credentials(),
-                                 clock.observe_date if clock is not None else None)
 
     @property
     def name(self) -> str:
@@ -117,7 +113,7 @@ class ObstoreBucket:
 
     def list_objects(self, prefix: str = "", max_keys: int = LIST_LIMIT, start_after: str = "",
                      token: str = "") -> Listing:
-        return self.lister.list_objects(prefix, max_keys, start_after, token)
+        return self.boto3.list_objects(prefix, max_keys, start_after, token)
 
     def get(self, key: str, limit: int = MAX_OBJECT_BYTES) -> bytes | None:
         if not nameable(key):
