@@ -38,6 +38,11 @@ MAX_CONNECTIONS = 4096
 """Connections relayed at once, at most: more are reset (each holds two sockets)."""
 CHUNK = 256 << 10
 """Bytes read from one side at a time."""
+KEEPALIVE = (300, 30, 4)
+"""TCP keepalive on both sides of a relayed connection (idle seconds, seconds between probes, probes): a
+side that vanished (a peer that stopped, a destination gone) ends the connection within ~7 minutes,
+rather than holding two sockets forever. An idle connection that still answers is kept, as long as
+it lasts."""
 
 
 def original_destination(connection: socket.socket) -> tuple[str, int]:
@@ -49,6 +54,15 @@ def original_destination(connection: socket.socket) -> tuple[str, int]:
     raw = connection.getsockopt(socket.IPPROTO_IPV6, SO_ORIGINAL_DST, 28)
     port, packed = struct.unpack_from("!2xH4x16s", raw)
     return str(ipaddress.IPv6Address(packed)), port
+
+
+def keep_alive(connection: socket.socket) -> None:
+    """Probe the other end after KEEPALIVE's idle time, and give up on it after its probes."""
+    idle, interval, probes = KEEPALIVE
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
 
 
 def reset(connection: socket.socket) -> None:
@@ -166,6 +180,7 @@ class TcpRelay:
         self.stats.relay_open(1)
         for side in (connection, upstream):
             side.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            keep_alive(side)
         pumps = [asyncio.create_task(_pump(connection, upstream)), asyncio.create_task(_pump(upstream, connection))]
         try:
             await asyncio.gather(*pumps)

@@ -334,6 +334,13 @@ def test_the_exit_node_relays_tcp_both_ways_with_half_close_and_resets_what_the_
         for host in (SERVER4, SERVER6):  # the upload's direction, and an answer after the half-close
             assert exchange(private_ns, host, digester.port, upload) == hashlib.sha256(upload).hexdigest().encode()
         assert digester.clients == [UPLINK4, UPLINK6]  # the exit node's own connections
+        # A connection held open and idle: both of the relay's sockets probe their ends (TCP keepalive).
+        with inside(private_ns):
+            idle = socket.create_connection((SERVER4, digester.port), timeout=30)
+        with idle:
+            idle.sendall(b"still here")
+            assert wait_until(lambda: run_in(exit_ns, "ss", "-tnoH", "state", "established").stdout.count(
+                "timer:(keepalive") >= 2, 10), run_in(exit_ns, "ss", "-tnoH").stdout
     finally:
         digester.close()
     assert relay_counts(lab).get("relayed", 0) >= 2
