@@ -172,3 +172,27 @@ def test_datagrams_across_a_clean_restart_all_arrive_once(nodes):
     finally:
         stop.set()
         listener.close()
+
+
+def test_a_node_restarted_after_a_kill_hears_its_first_bells():
+    """A node killed in its long poll left that poll open at the queue: the first bell rung for its successor went
+    to the dead poll, hidden for the visibility timeout, by when its object was stale, and the datagram was
+    lost. The successor's first act on its queue ends that poll."""
+    with Lab(bucket=f"lab-{secrets.token_hex(4)}", wakeup="sqs") as lab:
+        lab.spawn_agent("local")
+        lab.start_peer()
+        listener = Listener(lab, any_address=True)
+        try:
+            def send(data: bytes) -> None:
+                with inside(lab.namespaces["peer"].name), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+                    sock.sendto(data, (str(lab.local_address), PORT))
+
+            send(b"before")
+            assert wait_until(lambda: listener.received == [b"before"], 30)
+            time.sleep(3)  # idle: the local node waits in its long poll
+            restart_local(lab, signal.SIGKILL, [])
+            time.sleep(3)  # past its first listing: from here on only a bell tells it of an object
+            send(b"after")
+            assert wait_until(lambda: listener.received == [b"before", b"after"], 10), listener.received
+        finally:
+            listener.close()

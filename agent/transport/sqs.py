@@ -125,6 +125,18 @@ class SqsDoorbell:
                 self.unknown_for = MISSING_QUEUE_RECHECK[1]  # senders that found none ask again within this
         except StoreError as error:
             raise DoorbellError(f"SQS queue {self.name}: {error}") from None
+        if not self.created:
+            self._wake_orphan()
+
+    def _wake_orphan(self) -> None:
+        """A bell to itself before the first long poll: an earlier process of this node that died in one (killed,
+        crashed) leaves it open at the service for up to LONG_POLL seconds, and the first bell rung meanwhile
+        would go to it and stay hidden for its visibility timeout, by when its object is stale. The empty bell
+        ends that poll instead; with no such poll, this node reads it and drops it, as it does the one close()
+        sends."""
+        with contextlib.suppress(StoreError):
+            self.guard.call("sqs", "send", lambda: self.client.send_message(
+                QueueUrl=self.url, MessageBody=encode_bells([])), attempts=1, quiet=True)
 
     def _get_url(self, name: str, quiet: bool = False) -> str:
         url: str = self.guard.call("sqs", "get_url", lambda: self.client.get_queue_url(QueueName=name)["QueueUrl"],
