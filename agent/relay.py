@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 
 from agent.metrics import Stats
-from agent.netconf import inside
+from agent.netconf import NetconfError, inside
 
 SO_ORIGINAL_DST = 80
 """getsockopt: where a redirected connection was going (IPv4 at SOL_IP, IPv6 at SOL_IPV6)."""
@@ -108,6 +108,8 @@ class TcpRelay:
         self._thread = threading.Thread(target=self._run, args=(ready,), name="hoshino-relay", daemon=True)
         self._thread.start()
         ready.wait()
+        if not self._thread.is_alive():
+            raise NetconfError("the exit node's TCP relay could not start: see the log above")
         return self.ports
 
     def stop(self) -> None:
@@ -123,8 +125,11 @@ class TcpRelay:
 
     def _run(self, ready: threading.Event) -> None:
         # The thread stays in the namespace: the connections out are made there, from the exit node.
-        with inside(self.namespace):
-            asyncio.run(self._serve(ready))
+        try:
+            with inside(self.namespace):
+                asyncio.run(self._serve(ready))
+        finally:
+            ready.set()  # start() must not wait for a loop that failed before it ran
 
     async def _serve(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
