@@ -25,16 +25,15 @@ from agent.router import PeerRoutes
 READ_OPERATIONS = ("get", "list", "head")
 WRITE_OPERATIONS = ("put", "delete")
 UNBILLED_ERRORS = ("unreachable", "timeout")
+"""Requests that failed before the service could answer them cost nothing."""
 QUANTILES = (0.5, 0.9, 0.99)
 """The quantiles of recent times the metrics page gives (hoshino_recent_seconds)."""
 STAGES = ("queued", "found", "fetched", "held")
 """Where an object's time goes, each a Stats.stage: queued, from its first packet's read to its PUT's start (the
 sender's); found, from its key's time to the listing or bell that found it (the sender's estimate of the bucket's
-clock against the receiver's: between two nodes it carries their difference, which the sum of both ways cancels;
-so it may be below zero); fetched, from then to its GET's
-end; held, from then to its delivery (waiting for objects before it in key order). Its PUT and GET themselves
-are the requests' own times."""
-"""Requests that failed before the service could answer them cost nothing."""
+clock against the receiver's: between two nodes it carries their difference, which the sum of both ways cancels,
+so it may be below zero); fetched, from then to its GET's end; held, from then to its delivery (waiting for
+objects before it in key order). Its PUT and GET themselves are the requests' own times."""
 SHUTDOWN_POLL = 0.05
 """How soon the metrics listener's thread sees that it is to stop."""
 PriceOf = Callable[[str, str, int], float]
@@ -268,7 +267,7 @@ class Stats:
                 "peer_requests": dict(self.peer_requests),
                 "peer_dollars": dict(self.peer_dollars),
                 "peer_heard": dict(self.peer_heard),
-                "latency": {kind: sorted(values) for kind, values in self._latency.items() if values},
+                "latency": {kind: list(values) for kind, values in self._latency.items() if values},
                 "relay_outcomes": dict(self.relay_outcomes),
                 "relay_connections": self.relay_connections,
             }
@@ -334,8 +333,9 @@ class NodeCollector(Collector):
                                    "times, by service and operation, and of objects' stages (service 'stage': "
                                    "queued, found, fetched, held).", labels=["service", "operation", "quantile"])
         for (service, operation), values in sorted(data["latency"].items()):
+            ordered = sorted(values)  # out of the lock: copy() only copies
             for quantile in QUANTILES:
-                recent.add_metric([service, operation, str(quantile)], quantile_of(values, quantile))
+                recent.add_metric([service, operation, str(quantile)], quantile_of(ordered, quantile))
         yield recent
         if data["relay_outcomes"]:
             relay = CounterMetricFamily("hoshino_relay_connections", "An exit node's TCP connections from peers, "

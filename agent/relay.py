@@ -23,7 +23,6 @@ import contextlib
 import ipaddress
 import socket
 import struct
-import sys
 import threading
 from collections.abc import Callable
 
@@ -187,20 +186,22 @@ class TcpRelay:
             side.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             keep_alive(side)
         pumps = [asyncio.create_task(_pump(connection, upstream)), asyncio.create_task(_pump(upstream, connection))]
+        done = False
         try:
             await asyncio.gather(*pumps)
-        except BaseException:  # a side failed, or the relay stops: both ends learn it by a reset
-            for pump in pumps:
-                pump.cancel()
-            reset(connection)
-            reset(upstream)
-            if not isinstance(sys.exc_info()[1], OSError):
-                raise
-        else:
-            connection.close()
-            upstream.close()
-        finally:
+            done = True
+        except OSError:
+            pass  # a side failed: both ends learn it by a reset, below
+        finally:  # also when the relay stops (cancelled), which then goes on up
             self.stats.relay_open(-1)
+            if done:
+                connection.close()
+                upstream.close()
+            else:
+                for pump in pumps:
+                    pump.cancel()
+                reset(connection)
+                reset(upstream)
 
     def _warn(self, message: str) -> None:
         if self.warn is not None:

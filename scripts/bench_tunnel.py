@@ -38,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.lab import S3_ENGINES, Lab, LabError, run_in, stop_process, wait_until
 from agent.lab.nodes import ROLES
 from agent.lab.traffic import fetch_metrics
+from agent.metrics import STAGES
 from agent.netconf import inside
 from agent.prices import DEFAULT_PRESET, GB, PriceError, PriceTable, load_prices
 from agent.sealing import encode_public_key, generate_key_file
@@ -996,8 +997,7 @@ def print_table(report: dict[str, Any], prices: PriceTable) -> None:
                 print(f"{name}: {kind} ping, {way}, medians in ms: {told} (found counts from the key's time, so "
                       f"its PUT with it, and the two nodes' clocks' difference; fetched includes the GET)")
             if len(ways) == 2:
-                stages = sum(parts.get(stage, 0.0) for parts in ways.values()
-                             for stage in ("queued", "found", "fetched", "held"))
+                stages = sum(parts.get(stage, 0.0) for parts in ways.values() for stage in STAGES)
                 print(f"{name}: {kind} ping, the stages both ways add up to {stages:.1f} ms (the clocks' difference "
                       f"cancels), against a p50 round trip of {figures[f'ping_{kind}']['p50']:.1f} ms")
     for name, figures in report["variants"].items():

@@ -126,17 +126,17 @@ class SqsDoorbell:
         except StoreError as error:
             raise DoorbellError(f"SQS queue {self.name}: {error}") from None
         if not self.created:
-            self._wake_orphan()
+            # An earlier process of this node that died in a long poll (killed, crashed) leaves it open at the
+            # service for up to LONG_POLL seconds, and the first bell rung meanwhile would go to it and stay
+            # hidden for its visibility timeout, by when its object is stale. An empty bell ends that poll
+            # instead; with no such poll, this node reads it and drops it.
+            self._ring_self(quiet=True)
 
-    def _wake_orphan(self) -> None:
-        """A bell to itself before the first long poll: an earlier process of this node that died in one (killed,
-        crashed) leaves it open at the service for up to LONG_POLL seconds, and the first bell rung meanwhile
-        would go to it and stay hidden for its visibility timeout, by when its object is stale. The empty bell
-        ends that poll instead; with no such poll, this node reads it and drops it, as it does the one close()
-        sends."""
+    def _ring_self(self, quiet: bool = False) -> None:
+        """An empty bell to this node's own queue: it ends a long poll waiting on it, and carries nothing."""
         with contextlib.suppress(StoreError):
             self.guard.call("sqs", "send", lambda: self.client.send_message(
-                QueueUrl=self.url, MessageBody=encode_bells([])), attempts=1, quiet=True)
+                QueueUrl=self.url, MessageBody=encode_bells([])), attempts=1, quiet=quiet)
 
     def _get_url(self, name: str, quiet: bool = False) -> str:
         url: str = self.guard.call("sqs", "get_url", lambda: self.client.get_queue_url(QueueName=name)["QueueUrl"],
@@ -229,7 +229,5 @@ class SqsDoorbell:
         with self._lock:
             self._closing = True
         if self.url:
-            with contextlib.suppress(StoreError):
-                self.guard.call("sqs", "send", lambda: self.client.send_message(
-                    QueueUrl=self.url, MessageBody=encode_bells([])), attempts=1)
+            self._ring_self()
         self._deleter.shutdown(wait=True)
