@@ -15,6 +15,7 @@ import functools
 import ipaddress
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ class IngressSettings:
     def window(self) -> float:
         """How long after its send time an object could still be accepted: how long a key is remembered."""
         return self.max_age + 2 * self.skew
+
+
+@dataclass(slots=True)
+class Written:
+    """What one object put into the device: counted once it is all in, not a lock a packet."""
+
+    packets: int = 0
+    bytes: int = 0
 
 
 def outcome(future: Future[Fetched]) -> Fetched | None:
@@ -168,6 +177,8 @@ class Delivery:
             return
         settings = self.settings
         good: list[bytes] = []
+        routes: Counter[str] = Counter()
+        route_bytes: Counter[str] = Counter()
         offsets: list[float] | None = [] if decoded.offsets is not None else None
         peer = decoded.sender
         for index, data in enumerate(decoded.packets):
@@ -183,26 +194,34 @@ class Delivery:
                 self._drop_packets(reason, key, [data])
                 continue
             good.append(data)
-            self.stats.routed("in", self.router.label_in(header.source, header.destination), len(data))
+            route = self.router.label_in(header.source, header.destination)
+            routes[route] += 1
+            route_bytes[route] += len(data)
             if offsets is not None and decoded.offsets is not None:
                 offsets.append(decoded.offsets[index])
+        for route, count in routes.items():
+            self.stats.routed("in", route, route_bytes[route], count)
         label = self.stats.peer_label(peer) if peer is not None else ""
         if label:
             self.stats.heard_from(label, candidate.sent_at)
             self.stats.peer_request(label, "s3", "get", len(body))
-        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key, label)))
+        written = Written()
+        self.stats.delivered_paced(self.pacer.write(good, offsets, functools.partial(self._write, key, written)))
+        if written.packets:
+            self.stats.ingressed(written.packets, written.bytes, label)
         if self.recent is not None:
             plain = wire.encode(decoded.packets) if decoded.sealed else body
             self.recent.add(CarriedObject(self.clock(), "in", key, plain, decoded.sealed))
 
-    def _write(self, key: str, peer: str, data: bytes) -> None:
-        """One packet into the device, counted for its peer's label; a device that refuses it drops it."""
+    def _write(self, key: str, written: Written, data: bytes) -> None:
+        """One packet into the device, tallied; a device that refuses it drops it."""
         try:
             self.write(data)
         except OSError:
             self._drop_packets("device_error", key, [data])
             return
-        self.stats.ingressed(1, len(data), peer)
+        written.packets += 1
+        written.bytes += len(data)
         if self.publish:
             self.publish(packets.seen(data, "in", key, "delivered"))
 

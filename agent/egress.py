@@ -90,6 +90,13 @@ class Outbox:
             return now
         return self.last_put + self.spacing
 
+    def due_changed(self, added: int, bundle_bytes: int) -> bool:
+        """Whether a packet of `added` bytes, just queued, moved when this outbox is due: it was the first
+        to wait, or it filled an object. Otherwise the sender's wait already ends on time."""
+        count = len(self.waiting)
+        return (count == 1 or count == wire.MAX_BUNDLE_PACKETS
+                or self.waiting_bytes - added < bundle_bytes <= self.waiting_bytes)
+
     def take(self, bundle_bytes: int) -> list[tuple[float, bytes]]:
         """The oldest waiting packets with their times, as many as one object holds."""
         batch: list[tuple[float, bytes]] = []
@@ -183,13 +190,14 @@ class Egress:
                 self._changed.wait(remaining)
         return True
 
-    def read_loop(self, read: Callable[[int], bytes | None], stop: threading.Event) -> None:
+    def read_loop(self, read: Callable[[int], list[bytes] | None], stop: threading.Event) -> None:
         """Check every packet the kernel routes to the device; queue those for the tunnel."""
         while not stop.is_set():
-            data = read(self.settings.mtu + 64)
-            if data is None:
+            datas = read(self.settings.mtu + 64)
+            if datas is None:
                 return
-            self.handle(data)
+            for data in datas:
+                self.handle(data)
 
     def handle(self, data: bytes) -> None:
         """Queue one packet from the device, or count why it is ignored or dropped."""
@@ -215,7 +223,8 @@ class Egress:
                 outbox.waiting_bytes += len(data)
                 self._waiting_packets += 1
                 self._waiting_bytes += len(data)
-                self._changed.notify_all()
+                if outbox.due_changed(len(data), self.settings.bundle_bytes):
+                    self._changed.notify_all()
         if not full:
             self.stats.routed("out", route.label, len(data))
         if full:

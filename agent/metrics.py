@@ -189,10 +189,10 @@ class Stats:
         with self._lock:
             self.peer_heard[peer] = max(sent_at, self.peer_heard.get(peer, 0.0))
 
-    def routed(self, direction: str, route: str, size: int) -> None:
-        """One packet sent ('out', queued for its next hop) or delivered ('in') by this route."""
+    def routed(self, direction: str, route: str, size: int, packets: int = 1) -> None:
+        """Packets sent ('out', queued for their next hop) or delivered ('in') by this route, size bytes in all."""
         with self._lock:
-            self.route_packets[(route, direction)] += 1
+            self.route_packets[(route, direction)] += packets
             self.route_bytes[(route, direction)] += size
 
     def relayed(self, outcome: str) -> None:

@@ -15,6 +15,8 @@ TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 TUN_PATH = "/dev/net/tun"
+READ_BATCH = 64
+"""The most packets one read() returns: what a busy device has waiting is taken in one go."""
 
 
 class Tun:
@@ -24,6 +26,7 @@ class Tun:
         self.name = name
         self.netns = netns
         self.fd = self._open()
+        os.set_blocking(self.fd, False)  # reads take what is waiting; writes never wait on a TUN device
         self._wake_read, self._wake_write = os.pipe()
         self.closed = False
 
@@ -54,20 +57,26 @@ class Tun:
                 raise NetconfError(f"cannot create TUN device {self.name}: {error.strerror}") from None
         return fd
 
-    def read(self, size: int) -> bytes | None:
-        """The next packet, or None once the device is closed."""
+    def read(self, size: int, most: int = READ_BATCH) -> list[bytes] | None:
+        """The packets waiting, at least one and at most `most`, or None once the device is closed.
+
+        Under load a read finds the next packet already there: only an empty device is waited on."""
         while not self.closed:
             ready, _, _ = select.select([self.fd, self._wake_read], [], [])
             if self._wake_read in ready:
                 return None
+            packets: list[bytes] = []
             try:
-                return os.read(self.fd, size)
+                while len(packets) < most:
+                    packets.append(os.read(self.fd, size))
             except BlockingIOError:
-                continue
+                pass
             except OSError as error:
-                if error.errno in (errno.EBADF, errno.EINTR):
-                    return None
-                raise
+                if error.errno not in (errno.EBADF, errno.EINTR):
+                    raise
+                return packets or None
+            if packets:
+                return packets
         return None
 
     def write(self, packet: bytes) -> None:

@@ -144,3 +144,16 @@ def test_without_root_names_the_fix(lab):
 def test_refused_mtu_names_the_largest(lab):
     with Tun("hoshino9", ns(lab, "local")) as tun, pytest.raises(netconf.NetconfError, match="at most 65535"):
         netconf.configure(tun.name, lab.local_address, lab.network, 70000, ns(lab, "local"))
+
+
+def test_a_read_takes_every_packet_waiting_in_one_go(lab):
+    """What a busy device has waiting comes out of one read (one select for many packets), each whole."""
+    with Tun("hoshino9", ns(lab, "local")) as tun:
+        netconf.configure(tun.name, lab.local_address, lab.network, 1500, ns(lab, "local"))
+        with inside(ns(lab, "local")), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            for n in range(10):
+                sock.sendto(n.to_bytes(4, "big"), (str(lab.peer_address), 9))
+        datagrams = [packet for packet in tun.read(2000) or [] if packet[6] == 17]  # UDP, not the router's own
+        assert [int.from_bytes(packet[48:52], "big") for packet in datagrams] == list(range(10))
+        tun.stop_reading()
+        assert tun.read(2000) is None
