@@ -16,7 +16,7 @@ from packets_factory import ip6
 from agent import wire
 from agent.lab import Lab, wait_until
 from agent.netconf import inside
-from agent.pacing import MIN_GAP, PACE_LIMIT, Pacer, schedule
+from agent.pacing import MAX_BURST, MIN_GAP, PACE_LIMIT, Pacer, schedule
 
 
 class FakeTime:
@@ -85,6 +85,33 @@ def test_objects_waiting_behind_shrink_the_gaps_of_the_one_ahead():
     assert [at for at, _ in written] == pytest.approx([0.0, 0.01, 0.02, 0.02 + 0.01 / 1.5, 0.02 + 0.02 / 1.5,
                                                        0.02 + 0.02 / 1.5 + 0.004, 0.02 + 0.02 / 1.5 + 0.008])
     assert paced.paced == 7 and paced.at_once == 0
+
+
+def test_a_stalled_delivery_slips_its_schedule_rather_than_writing_what_is_overdue_in_one_burst():
+    """The CPU held the writer 30 ms: at 1 ms a packet, what fell due meanwhile goes at its pace, later."""
+    time = FakeTime()
+    written: list[float] = []
+
+    def write(n: int) -> None:
+        written.append(time.now - 100.0)
+        if n == 10:
+            time.now += 0.030  # a stall: another process had the CPU
+
+    pacer(time).write(list(range(40)), [n * 0.001 for n in range(40)], write)
+    after_stall = [at for at in written[11:]]
+    back_to_back = sum(1 for at in after_stall if at == after_stall[0])
+    assert back_to_back <= MAX_BURST / 0.001 + 1  # not the 30 packets that fell due
+    assert written[-1] <= PACE_LIMIT  # the slip stays within the object's bound
+
+
+def test_slips_never_stretch_an_object_past_the_limit():
+    time = FakeTime()
+
+    def write(n: int) -> None:
+        time.now += 0.05  # every write stalls: slipping alone would never end
+
+    pacer(time).write(list(range(20)), [n * 0.005 for n in range(20)], write)
+    assert sum(time.slept) <= PACE_LIMIT + 1e-9
 
 
 def test_without_offsets_everything_goes_at_once():
