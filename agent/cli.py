@@ -15,9 +15,10 @@ from agent.config import ConfigError, add_arguments, config_from_args
 from agent.node import START_ERRORS, Node, NodeError
 from agent.scrape import TIMEOUT
 from agent.sealing.keys import KeyFileError, encode_public_key, generate_key_file, load_private_key
-from agent.status import DEFAULT_METRICS
+from agent.status import DEFAULT_METRICS, PACE
 from agent.status import run as status_command
 from agent.usage import Parser
+from agent.wording import plural
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="this node and a line per peer, from the running agent",
                                  description="Show this node (address, key id, state, what wakes it) and a line "
                                              "per peer: name, address, routes, last heard from, bytes each way, "
-                                             "requests and dollars per day at the pace since start, and whether "
+                                             "requests and dollars per day at the current pace, and whether "
                                              "its metrics page answers through the tunnel. Asks the running agent "
                                              "at its metrics page; needs no root.")
     status.add_argument("--metrics", metavar="PORT|HOST:PORT|URL", default=DEFAULT_METRICS,
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--timeout", metavar="SECONDS", type=float, default=TIMEOUT,
                         help=f"how long each page may take to answer (default {TIMEOUT:g})")
+    status.add_argument("--pace", metavar="SECONDS", type=float, default=PACE,
+                        help=f"read the page again this long after the first reading for the current paces per "
+                             f"day (default {PACE:g}; 0: one reading, paces since the agent started)")
     return parser
 
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "status":
-        return status_command(args.metrics, args.json, args.timeout)
+        return status_command(args.metrics, args.json, args.timeout, args.pace)
     if args.command:
         return key_command(args.command, args.path)
     logging.basicConfig(
@@ -130,14 +134,15 @@ def started(node: Node) -> str:
     config = node.config
     where = f"{node.address} on {config.interface}{' in ' + config.netns if config.netns else ''}"
     peers = node.peers()
-    sealing = f"sealed, {peers} peer{'s' if peers != 1 else ''}" if node.sealed is not None else "unsealed"
+    sealing = f"sealed, {plural(peers, 'peer')}" if node.sealed is not None else "unsealed"
     return f"{where}, bucket {config.bucket}, {sealing}, wakes by {node.wakes_by}"
 
 
 def stopped(node: Node, seconds: float) -> str:
     """One line at a clean stop: how long it ran, what it carried, and that it left nothing behind."""
     counts = node.stats.copy()
-    return (f"stopped after {_duration(seconds)}: {counts['packets_out']} packets out, {counts['packets_in']} in; "
+    return (f"stopped after {_duration(seconds)}: {plural(counts['packets_out'], 'packet')} out, "
+            f"{counts['packets_in']:,} in; "
             f"{node.config.interface} removed, with its addresses and routes")
 
 

@@ -69,6 +69,8 @@ class NodeReport:
     requests: int = 0
     """Every request the node made, to S3 and SQS, whatever it was for."""
     dollars: float = 0.0
+    heartbeat: float = 0.0
+    """Seconds between inbox polls at the time of reading (0: the page does not say)."""
     peers: dict[str, PeerFigures] = field(default_factory=dict)
 
     @property
@@ -161,6 +163,7 @@ def parse(text: str, url: str = "", scraped_at: float = 0.0) -> NodeReport:
         started_at=total("hoshino_start_time_seconds"),
         bytes_out=int(total("hoshino_bytes_egressed_total")), bytes_in=int(total("hoshino_bytes_ingressed_total")),
         requests=int(requests), dollars=total("hoshino_estimated_cost_dollars_total"),
+        heartbeat=total("hoshino_heartbeat_interval_seconds"),
         peers={peer: PeerFigures(peer, **figures) for peer, figures in sorted(peers.items())},  # type: ignore[arg-type]
     )
 

@@ -1,11 +1,13 @@
 """hoshino-agent status: this node and a line per peer, from the running agent's metrics page (agent.scrape).
 
 Each peer's own page is tried through the tunnel, at once for all of them, to tell whether it answers.
-Paces per day are the node's since it started: one reading has no other to compare with.
+Paces per day are the current ones: the page is read again PACE seconds after the first reading (the
+peers are tried meanwhile); --pace 0 reads it once and gives the paces since the node started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -29,6 +31,8 @@ from agent.scrape import (
     scrape,
 )
 
+PACE = 2.0
+"""Seconds between the two readings of the page that give the current paces."""
 DEFAULT_METRICS = "8081"
 """Where status looks for the agent by default: port 8081 on this machine's loopback (::1)."""
 Probed = NodeReport | ScrapeError
@@ -94,15 +98,22 @@ def peer_lines(report: NodeReport, probed: Mapping[str, Probed], older: NodeRepo
     return sorted(lines, key=lambda line: (line.peer == OTHER_PEER, not line.name, line.name, line.peer))
 
 
-def as_json(report: NodeReport, lines: list[PeerLine]) -> str:
-    rates = node_pace(report)
+def pace_told(report: NodeReport, older: NodeReport | None) -> str:
+    """Over what the paces per day were taken: 'the last 2.0 s', or 'since start'."""
+    return f"the last {report.scraped_at - older.scraped_at:.1f} s" if older is not None else "since start"
+
+
+def as_json(report: NodeReport, lines: list[PeerLine], older: NodeReport | None = None) -> str:
+    rates = node_pace(report, older)
     node = {"address": report.address, "key_id": report.key_id, "state": report.state, "wakeup": report.wakeup,
+            "heartbeat_seconds": report.heartbeat,
             "started_at": report.started_at, "uptime_seconds": round(report.uptime, 3), "metrics_url": report.url,
             "bytes_out": report.bytes_out, "bytes_in": report.bytes_in, "requests_per_day": rates.requests,
             "dollars_per_day": rates.dollars}
     peers = [{**asdict(line), "address": line.peer if line.peer != OTHER_PEER else None, "routes": list(line.routes)}
              for line in lines]
-    return json.dumps({"node": node, "pace": "since start", "time": report.scraped_at, "peers": peers}, indent=2)
+    return json.dumps({"node": node, "pace": pace_told(report, older), "time": report.scraped_at, "peers": peers},
+                      indent=2)
 
 
 def _size(value: float) -> str:
@@ -127,12 +138,18 @@ def _money(value: float) -> str:
     return "$0" if value == 0 else f"${value:.2g}" if value < 1 else f"${value:,.2f}"
 
 
-def as_table(report: NodeReport, lines: list[PeerLine]) -> str:
-    rates = node_pace(report)
-    wakes = {"sqs": "wakes on its doorbell (sqs)", "poll": "wakes by polling"}.get(report.wakeup, report.wakeup)
+def _interval(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:g} s"
+
+
+def as_table(report: NodeReport, lines: list[PeerLine], older: NodeReport | None = None) -> str:
+    rates = node_pace(report, older)
+    polls = f", every {_interval(report.heartbeat)} now" if report.heartbeat else ""
+    wakes = {"sqs": "wakes on its doorbell (sqs)", "poll": f"wakes by polling{polls}"}.get(report.wakeup,
+                                                                                        report.wakeup)
     head = (f"{report.address}  key {report.key_id or 'none (unsealed)'}  {report.state}, {wakes}  "
             f"up {_ago(report.started_at, report.scraped_at).removesuffix(' ago')}  "
-            f"{_money(rates.dollars)}/day at the pace since start")
+            f"{_money(rates.dollars)}/day at the pace of {pace_told(report, older)}")
     rows = [("NAME", "ADDRESS", "ROUTES", "HEARD", "SENT", "RECEIVED", "REQ/DAY", "$/DAY", "METRICS")]
     for line in lines:
         rows.append((line.name or "-", line.peer, ",".join(line.routes) or "-",
@@ -146,12 +163,14 @@ def as_table(report: NodeReport, lines: list[PeerLine]) -> str:
     return "\n".join([head, *table])
 
 
-def run(where: str, as_json_output: bool = False, timeout: float = TIMEOUT) -> int:
+def run(where: str, as_json_output: bool = False, timeout: float = TIMEOUT, pace_seconds: float = PACE) -> int:
     """Print the status of the agent whose page is at `where` (--metrics); return the exit status."""
     try:
         url = metrics_url(where)
         if not timeout > 0:
             raise ValueError(f"--timeout {timeout:g}: give a number of seconds above 0")
+        if not 0 <= pace_seconds <= 60:
+            raise ValueError(f"--pace {pace_seconds:g}: give seconds from 0 (since start) to 60")
     except ValueError as error:
         print(f"hoshino-agent status: error: {error}", file=sys.stderr)
         return 2
@@ -161,7 +180,13 @@ def run(where: str, as_json_output: bool = False, timeout: float = TIMEOUT) -> i
         print(f"hoshino-agent status: error: no agent answers at {url} ({error}): is it running? "
               f"Pass --metrics with the port or URL of its --metrics-listen", file=sys.stderr)
         return 1
+    first_read = time.monotonic()
     probed = probe_peers(report, urlparse(url).port or DEFAULT_PORT, timeout)
-    lines = peer_lines(report, probed)
-    print(as_json(report, lines) if as_json_output else as_table(report, lines))
+    older: NodeReport | None = None
+    if pace_seconds:
+        time.sleep(max(0.0, first_read + pace_seconds - time.monotonic()))
+        with contextlib.suppress(ScrapeError):  # gone between the readings: the paces since start, from the first
+            report, older = scrape(url, timeout), report
+    lines = peer_lines(report, probed, older)
+    print(as_json(report, lines, older) if as_json_output else as_table(report, lines, older))
     return 0

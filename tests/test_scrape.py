@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -141,16 +143,42 @@ def test_status_reads_a_served_page_and_prints_its_peers(capsys):
     stats.ingressed(3, 300, stats.peer_label(STRANGER))
     where, server = served(stats)
     try:
-        assert status.run(where, as_json_output=True) == 0
+        assert status.run(where, as_json_output=True, pace_seconds=0) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["node"]["address"] == A.compressed and shown["node"]["wakeup"] == "poll"
+        assert shown["node"]["heartbeat_seconds"] == pytest.approx(0.5) and shown["pace"] == "since start"
         assert [(peer["peer"], peer["bytes_in"]) for peer in shown["peers"]] == [(STRANGER.compressed, 300)]
-        assert status.run(where) == 0
+        assert status.run(where, pace_seconds=0) == 0
         table = capsys.readouterr().out
         assert "key none (unsealed)" in table and STRANGER.compressed in table
+        assert "wakes by polling, every 500 ms now" in table
     finally:
         server.shutdown()  # type: ignore[attr-defined]
         server.server_close()  # type: ignore[attr-defined]
+
+
+def test_status_gives_the_pace_between_two_readings_of_the_page(capsys):
+    """Requests made between the two readings are the current pace, not diluted by the time since start."""
+    stats = Stats()
+    label = stats.peer_label(STRANGER)
+    where, server = served(stats)
+    timer = threading.Timer(0.3, lambda: [stats.peer_request(label, "s3", "get") for _ in range(10)])
+    try:
+        timer.start()
+        assert status.run(where, as_json_output=True, pace_seconds=1.0) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert re.fullmatch(r"the last 1\.\d s", shown["pace"])
+        (peer,) = shown["peers"]
+        assert peer["requests_per_day"] == pytest.approx(10 * 86400 / float(shown["pace"].split()[2]), rel=0.01)
+    finally:
+        timer.cancel()
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+
+def test_status_refuses_a_pace_beyond_a_minute(capsys):
+    assert status.run("8081", pace_seconds=61) == 2
+    assert "--pace 61: give seconds from 0 (since start) to 60" in capsys.readouterr().err
 
 
 def test_status_probes_every_peer_and_tells_which_answer():
