@@ -14,6 +14,7 @@ from typing import NamedTuple
 import dpkt
 
 from agent.ip import IPV4_FIXED, IPV4_MIN_HEADER, IPV6_FIXED, IPV6_HEADER, ipv4_checksum, version
+from agent.wording import plural
 
 _PROTOCOLS = {
     0: "Hop-by-Hop Options", 6: "TCP", 17: "UDP", 43: "Routing", 44: "Fragment", 50: "ESP", 51: "AH",
@@ -163,13 +164,14 @@ def dissect(packet: bytes, checksums: bool = True) -> Dissection:
     if version(packet) == 4 and len(packet) >= IPV4_MIN_HEADER and packet[0] & 0x0F >= 5:
         return _dissect_ipv4(packet, checksums)
     if len(packet) < IPV6_HEADER or version(packet) != 6:
-        problems.append(f"not an IP packet ({len(packet)} bytes, version {version(packet) if packet else '-'})")
+        shown = version(packet) if packet else "-"
+        problems.append(f"not an IP packet ({plural(len(packet), 'byte')}, version {shown})")
         return Dissection(packet, (_data_layer("Data", packet, 0, len(packet)),), tuple(problems))
     ip = _Fixed(*IPV6_FIXED.unpack_from(packet))
     layers = [_ipv6_layer(packet, ip)]
     end = min(len(packet), IPV6_HEADER + ip.plen) if ip.plen else len(packet)
     if ip.plen and IPV6_HEADER + ip.plen > len(packet):
-        problems.append(f"payload length says {ip.plen} bytes, packet carries {len(packet) - IPV6_HEADER}")
+        problems.append(f"payload length says {plural(ip.plen, 'byte')}, packet carries {len(packet) - IPV6_HEADER}")
     offset, next_header, fragmented = IPV6_HEADER, ip.nxt, False
     while next_header in _EXTENSIONS and offset < end:
         if len(layers) > MAX_EXTENSIONS:
@@ -477,7 +479,7 @@ def _data_layer(name: str, packet: bytes, start: int, end: int) -> Layer:
     data = packet[start:end]
     b = _Builder(name, start)
     b.add("Data", data, start, len(data), _short_hex(data))
-    return b.done(f"{len(data)} bytes", len(data))
+    return b.done(plural(len(data), "byte"), len(data))
 
 
 def _short_hex(data: bytes, limit: int = 16) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from agent.wording import noun
+
 _UNITS = ("B", "kB", "MB", "GB", "TB")
 
 
@@ -58,7 +60,7 @@ def age(value: float) -> str:
 def plural(n: float, word: str, many: str | None = None) -> str:
     """'1 object', '2 objects', '30,199 requests'; many is the plural when adding 's' is wrong."""
     shown = f"{n:,}" if isinstance(n, int) else count(n)
-    return f"{shown} {word if n == 1 else (many or word + 's')}"
+    return f"{shown} {noun(n, word, many)}"
 
 
 def period(value: float) -> str:

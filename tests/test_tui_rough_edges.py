@@ -8,6 +8,7 @@ import dataclasses
 import subprocess
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import dpkt
 import pytest
@@ -15,6 +16,7 @@ from pilot_helpers import wait_for
 from recorded_app import DEMO, recorded_app, replayed_app, settle
 from textual.widgets import Static
 
+from agent.cli import stopped
 from agent.config import Config
 from agent.dissect import dissect
 from agent.events import EventQueue, StatsSampled
@@ -281,7 +283,15 @@ async def test_at_80_by_24_info_gets_the_room_and_does_not_repeat_the_protocol()
 # 16. Plurals, in the decoder's words too.
 
 def test_a_one_byte_packet_is_one_byte() -> None:
-    assert dissect(b"\x01").summary == "1 byte: 01"
+    one = dissect(b"\x01")
+    assert one.summary == "1 byte: 01"
+    assert one.layers[0].summary == "1 byte" and one.problems == ("not an IP packet (1 byte, version 0)",)
+
+
+def test_the_agents_stop_line_counts_one_packet_as_one() -> None:
+    node = SimpleNamespace(stats=SimpleNamespace(copy=lambda: {"packets_out": 1, "packets_in": 1500}),
+                           config=SimpleNamespace(interface="hoshino0"))
+    assert stopped(node, 3.0).startswith("stopped after 3.0s: 1 packet out, 1,500 in;")  # type: ignore[arg-type]
 
 
 # 18. What counts as a retransmission, within bounded memory.
