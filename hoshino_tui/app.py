@@ -22,7 +22,7 @@ from agent.events import EventQueue
 from agent.prices import DEFAULT_PRESET, PriceError, load_prices
 from agent.recent import CarriedObject
 
-from .bucket import StoreLike
+from .bucket import BucketListing, StoreLike
 from .controls import NodeControl
 from .messages import (
     AgentCreated,
@@ -82,8 +82,8 @@ class HoshinoApp(App[None]):
     ]
     HEARTBEAT_ACTIONS = ("faster", "slower", "automatic", "hold")
     """The keys that act on a live node's heartbeat, hidden in a replay (a recording cannot be sped up)."""
-    NODE_ACTIONS = (*HEARTBEAT_ACTIONS, "inspector", "network")
-    """The keys that need a node, hidden when the inspector runs alone."""
+    NODE_ACTIONS = (*HEARTBEAT_ACTIONS, "inspector")
+    """The keys that need a node, hidden when the inspector runs alone (its network screen lists inboxes)."""
 
     state: reactive[str] = reactive("starting", init=False)
     """The node's state: starting, running, degraded, stopping, stopped or failed; a replay's is replaying,
@@ -320,15 +320,18 @@ class HoshinoApp(App[None]):
         self.push_screen(self._inspector())
 
     def action_network(self) -> None:
-        """Open the network screen over the dashboard."""
-        if self.inspect_only or isinstance(self.screen, NetworkScreen):
+        """Open the network screen over the dashboard (or, with the inspector alone, the bucket's inboxes)."""
+        if isinstance(self.screen, NetworkScreen):
             return
         config = self.config or getattr(self.node, "config", None)  # the demo's node has the config
         try:
             prices = load_prices(config.prices if config else DEFAULT_PRESET)
         except PriceError:
             prices = load_prices(DEFAULT_PRESET)
-        self.push_screen(NetworkScreen(self.network or NetworkSource.of(config), prices))
+        listing = (BucketListing(self.store_factory, config.key_prefix if config else "")
+                   if self.store_factory is not None else None)
+        source = None if self.inspect_only else self.network or NetworkSource.of(config)
+        self.push_screen(NetworkScreen(source, prices, listing))
 
     def help_sections(self) -> list[KeySection]:
         """The keys of every screen, as their bindings declare them, for the help screen."""
@@ -344,8 +347,7 @@ class HoshinoApp(App[None]):
                                 *FilterBar.BINDINGS]),
                 ("packet decode", PacketDetailScreen.BINDINGS),
             ]
-        if not self.inspect_only:
-            sections.append(("network", NetworkScreen.BINDINGS))
+        sections.append(("network", NetworkScreen.BINDINGS))
         sections.append(("inspector", InspectorScreen.BINDINGS))
         sections.append(("help", HelpScreen.BINDINGS))
         return sections
@@ -416,7 +418,7 @@ class HoshinoApp(App[None]):
             yield SystemCommand("Automatic heartbeat", "Let the poll rate adapt again (a)", self.action_automatic)
         if not self.inspect_only:
             yield SystemCommand("Inspector", "Objects waiting in the bucket (i)", self.action_inspector)
-            yield SystemCommand("Network", "Every node: traffic, silence and cost (n)", self.action_network)
+        yield SystemCommand("Network", "Every node: traffic, silence, cost and inboxes (n)", self.action_network)
         yield SystemCommand("Help", "Keys and panes (?)", self.action_help)
         if isinstance(screen, DashboardScreen):
             yield SystemCommand("Pause or resume packets", "Freeze the packet table (p)",
@@ -428,8 +430,13 @@ class HoshinoApp(App[None]):
                                 screen.action_write_packets)
         if isinstance(screen, InspectorScreen):
             yield SystemCommand("Refresh bucket", "List the bucket again (r)", screen.action_refresh)
+            yield SystemCommand("Filter objects", "Show only the objects with a packet that matches (/)",
+                                screen.action_filter)
             yield SystemCommand("Write selected to pcap", "The selected object's packets (w)",
                                 screen.action_write_selected)
             yield SystemCommand("Write all to pcap", "Every listed object's packets (W)", screen.action_write_all)
+        if isinstance(screen, NetworkScreen):
+            yield SystemCommand("Read the network now", "Every node's metrics page, and the inboxes (r)",
+                                screen.action_refresh)
         yield SystemCommand("Quit", "Stop the node (it removes its device and route), then leave (q)",
                             self.action_quit)

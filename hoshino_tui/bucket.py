@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -74,6 +74,21 @@ def describe(infos: Iterable[ObjectInfoLike], key_prefix: str = "") -> list[Buck
     objects = [BucketObject(info.key, info.size, info.last_modified, *_parse(info.key, key_prefix))
                for info in infos]
     return sorted(objects, key=_order)
+
+
+class BucketListing:
+    """One listing of the bucket under the key prefix a call, parsed; the store is opened at the first."""
+
+    def __init__(self, store_factory: Callable[[], StoreLike], key_prefix: str = "", max_keys: int = 1000) -> None:
+        self.store_factory = store_factory
+        self.key_prefix = key_prefix
+        self.max_keys = max_keys
+        self._store: StoreLike | None = None
+
+    def __call__(self) -> list[BucketObject]:
+        if self._store is None:
+            self._store = self.store_factory()
+        return describe(self._store.list_objects(prefix=self.key_prefix, max_keys=self.max_keys), self.key_prefix)
 
 
 def describe_carried(carried: Sequence[CarriedObject], key_prefix: str = "") -> list[BucketObject]:

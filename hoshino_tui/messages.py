@@ -10,6 +10,7 @@ from agent.status import Probed
 
 from .bucket import BucketObject
 from .controls import NodeControl
+from .network import InboxLine
 from .sampler import StatsView
 
 
@@ -119,6 +120,17 @@ class PcapWritten(Message):
         self.objects = objects
         self.packets = packets
         self.skipped = skipped or {}
+
+
+class InboxesListed(Message):
+    """The network screen's listing of the whole bucket, by inbox, or why it could not be listed."""
+
+    def __init__(self, inboxes: list[InboxLine] | str) -> None:
+        super().__init__()
+        self.inboxes = inboxes
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, InboxesListed)
 
 
 class NetworkRead(Message):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent import netconf
@@ -17,6 +17,8 @@ from agent.metrics import OTHER_PEER
 from agent.prices import PriceTable
 from agent.scrape import DEFAULT_PORT, TIMEOUT, Fetch, NodeReport, ScrapeError, fetch, node_pace, scrape
 from agent.status import PeerLine, Probed, peer_lines, probe_peers
+
+from .bucket import BucketObject
 
 PERIOD = 5.0
 """Seconds between two readings of every page: a peer's page is a few objects through the bucket each."""
@@ -84,6 +86,10 @@ class NetworkView:
     """A NAT gateway's hours for a day."""
     nat_per_day: float
     """A NAT gateway per node, hours and the bytes the answering nodes moved, per day."""
+    subnets: int
+    """The subnets the nodes route for (their advertised prefixes but default routes), at least one."""
+    nat_per_subnet_day: float
+    """A NAT gateway per subnet instead, for the same bytes."""
     read_at: float
 
     def name_of(self, address: str) -> str:
@@ -128,12 +134,43 @@ def build(local: NodeReport, probed: Mapping[str, Probed], prices: PriceTable, h
              if peer not in (OTHER_PEER, report.address) and figures.bytes_out]
     nodes = 1 + len([peer for peer in local.peers if peer not in (OTHER_PEER, local.address)])
     paces = [node_pace(report, older[report.address]) for report in reports]
+    moved = sum(rates.bytes for rates in paces)
+    subnets = max(1, len({route for figures in local.peers.values() for route in figures.routes
+                          if not route.endswith("/0")}))
     return NetworkView(
         address=local.address, name=node.name, node=node,
         peers=[line for line in peer_lines(local, probed, older[local.address]) if line.peer != local.address],
         pairs=sorted(pairs, key=lambda pair: -pair.bytes), names=names, answering=len(reports), nodes=nodes,
         dollars_per_day=sum(rates.dollars for rates in paces), nat_per_node=prices.nat_gateway(DAY_HOURS, 0.0),
-        nat_per_day=prices.nat_gateway(DAY_HOURS * nodes, sum(rates.bytes for rates in paces)),
-        read_at=local.scraped_at,
+        nat_per_day=prices.nat_gateway(DAY_HOURS * nodes, moved), subnets=subnets,
+        nat_per_subnet_day=prices.nat_gateway(DAY_HOURS * subnets, moved), read_at=local.scraped_at,
     )
 
+
+
+NOT_A_NODE_KEY = "(not a node's key)"
+
+
+@dataclass(frozen=True)
+class InboxLine:
+    """One inbox as a listing of the whole bucket shows it: what waits there for a node, and since when."""
+
+    destination: str
+    """The node's address, or NOT_A_NODE_KEY for keys the agents do not make."""
+    waiting: int
+    bytes: int
+    oldest: float | None
+    """When the oldest waiting object was sent, in seconds since the epoch (None: no key says)."""
+
+
+def inboxes(listed: Iterable[BucketObject]) -> list[InboxLine]:
+    """A listing of the bucket by inbox, the fullest first: the operator's view of every node's backlog."""
+    grouped: dict[str, list[BucketObject]] = {}
+    for obj in listed:
+        grouped.setdefault(obj.destination or NOT_A_NODE_KEY, []).append(obj)
+    lines = []
+    for destination, objects in grouped.items():
+        sent = [obj.sent_at.timestamp() for obj in objects if obj.sent_at is not None]
+        lines.append(InboxLine(destination, len(objects), sum(obj.size for obj in objects),
+                               min(sent) if sent else None))
+    return sorted(lines, key=lambda line: (line.destination == NOT_A_NODE_KEY, -line.waiting, line.destination))

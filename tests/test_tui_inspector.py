@@ -10,7 +10,7 @@ import dpkt
 from pilot_helpers import wait_for
 from recorded_app import DEMO, replayed_app
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from agent import wire
 from agent.config import Config
@@ -21,7 +21,9 @@ from agent.recording import Playback
 from agent.transport import MemoryBucket, open_bucket
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.cli import replay_app
+from hoshino_tui.network import NOT_A_NODE_KEY
 from hoshino_tui.screens.inspector import InspectorScreen
+from hoshino_tui.screens.network import NetworkScreen
 from hoshino_tui.widgets.hex_view import HexView
 from hoshino_tui.widgets.layer_tree import LayerTree
 from hoshino_tui.widgets.object_table import ObjectTable
@@ -301,3 +303,36 @@ def test_inspector_snapshot(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+async def test_an_operators_network_screen_shows_every_inbox_backlog(s3_server: S3Server, bucket: str,
+                                                                     tmp_path: Path) -> None:
+    """With the inspector alone (an operator's credentials, no node), n lists the whole bucket by inbox."""
+    fill(s3_server, bucket)
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}junk", Body=b"not a key the agents make")
+    app = inspector_app(s3_server, bucket, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and app.screen.inboxes is not None)
+        screen = app.screen
+        assert isinstance(screen, NetworkScreen)
+        assert [(line.destination, line.waiting) for line in screen.inboxes or []] == \
+            [(PEER, 4), (LOCAL, 1), (NOT_A_NODE_KEY, 1)]
+        table = screen.query_one("#network-inboxes", DataTable)
+        assert table.row_count == 3 and str(table.border_subtitle) == "6 objects waiting"
+        assert not screen.query_one("#network-nodes").display  # no node: no pages to read
+        assert "inboxes" in str(screen.query_one("#network-status", Static).render())
+
+
+async def test_a_bucket_that_refuses_its_listing_is_said_so_on_the_network_screen(tmp_path: Path) -> None:
+    class Refusing(MemoryBucket):
+        def list_objects(self, prefix: str = "", max_keys: int = 1000) -> Any:
+            raise PermissionError("AccessDenied")
+
+    app = HoshinoApp(config=Config(bucket="b"), store_factory=Refusing, inspect_only=True, pcap_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and app.screen.inboxes is not None)
+        table = app.screen.query_one("#network-inboxes", DataTable)
+        assert str(table.border_subtitle) == "cannot list: AccessDenied" and table.row_count == 0

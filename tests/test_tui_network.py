@@ -62,6 +62,9 @@ def test_the_view_adds_up_the_three_nodes():
                      (peer, local_address): 22_500 * 96, (peer, third): 300 * 84}
     assert view.nat_per_node == pytest.approx(24 * 0.045)
     assert view.nat_per_day > 3 * view.nat_per_node and 0 < view.dollars_per_day < view.nat_per_day
+    # one subnet routed (the peer's 192.0.2.0/24): one gateway for it would carry the same bytes
+    assert view.subnets == 1
+    assert view.nat_per_subnet_day == pytest.approx(view.nat_per_day - 2 * view.nat_per_node)
 
 
 async def test_r_reads_again_and_escape_goes_back():

@@ -14,6 +14,7 @@ import dpkt
 import pytest
 from pilot_helpers import wait_for
 from recorded_app import DEMO, recorded_app, replayed_app, settle
+from textual.binding import Binding
 from textual.widgets import Static
 
 from agent.cli import stopped
@@ -21,12 +22,17 @@ from agent.config import Config
 from agent.dissect import dissect
 from agent.events import EventQueue, StatsSampled
 from agent.heartbeat import HOLD_LIMIT, Heartbeat
+from agent.lab.network import NOW as NETWORK_NOW
+from agent.lab.network import LabPages
 from agent.lab.recorded import END, LOCAL, PEER, packet_event, recorded_events, sample_bucket, tcp
 from agent.transport import MemoryBucket
 from hoshino_tui.app import HOLD_SLOW, HoshinoApp
 from hoshino_tui.cli import replay_app
+from hoshino_tui.network import NetworkSource
 from hoshino_tui.retransmissions import MARK, Retransmissions
+from hoshino_tui.screens.dashboard import DashboardScreen
 from hoshino_tui.screens.inspector import InspectorScreen
+from hoshino_tui.screens.network import NetworkScreen
 from hoshino_tui.widgets.heartbeat_pane import HeartbeatPane
 from hoshino_tui.widgets.hex_view import HexView, width_beside_tree
 from hoshino_tui.widgets.layer_tree import LayerTree
@@ -185,6 +191,29 @@ async def test_the_palette_quits_our_way_and_writes_pcap_from_the_dashboard(tmp_
         assert message.startswith(f"{len(shown)} packets -> ")
     with next(tmp_path.glob("hoshino-packets-*.pcap")).open("rb") as file:
         assert [bytes(data) for _, data in dpkt.pcap.Reader(file)] == shown
+
+
+async def test_every_key_of_every_screen_is_in_the_palette() -> None:
+    """Each key a screen answers (but Esc, which goes back) has a command of the palette saying it."""
+    app, _ = replayed_app()
+    pages = LabPages()
+    app.network = NetworkSource(pages.local_url, get=pages, clock=lambda: NETWORK_NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key, screen_type in (("", DashboardScreen), ("i", InspectorScreen), ("n", NetworkScreen)):
+            if key:
+                await pilot.press(key)
+                await wait_for(pilot, lambda screen_type=screen_type: isinstance(app.screen, screen_type))
+            helps = [command.help.lower() for command in app.get_system_commands(app.screen)]
+            for binding in [*app.screen.BINDINGS, *app.BINDINGS]:
+                assert isinstance(binding, Binding)
+                if binding.key == "escape" or app.check_action(binding.action, ()) is False:
+                    continue
+                shown = (binding.key_display or binding.key).lower()
+                assert any(help.endswith(f"({shown})") for help in helps), (screen_type.__name__, binding.action)
+            if key:
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
 
 
 # 18. A segment sent again is marked as a retransmission, not taken for a second delivery.
