@@ -16,7 +16,7 @@ from agent.config import Config
 from agent.metrics import OTHER_PEER
 from agent.prices import PriceTable
 from agent.scrape import DEFAULT_PORT, TIMEOUT, Fetch, NodeReport, ScrapeError, fetch, node_pace, scrape
-from agent.status import PeerLine, Probed, peer_lines, probe_peers
+from agent.status import PeerLine, Probed, peer_lines, probe_peers, probe_targets
 
 from .bucket import BucketObject
 
@@ -24,6 +24,8 @@ PERIOD = 5.0
 """Seconds between two readings of every page: a peer's page is a few objects through the bucket each."""
 WINDOW = 60.0
 """The current pace is taken over the readings of the last minute (since start until there are two)."""
+SILENT_RETRY = 30.0
+"""Seconds before a peer whose page did not answer is asked again (its last answer is shown meanwhile)."""
 DAY_HOURS = 24.0
 
 
@@ -47,14 +49,28 @@ class NetworkSource:
         shown = f"[{host}]" if ":" in host else host
         return cls(f"http://{shown}:{port}/metrics", port, config.netns if config else None)
 
+    silent: dict[str, tuple[ScrapeError, float]] = field(default_factory=dict)
+    """The peers whose page did not answer: why, and when (monotonic) to ask again."""
+
     def read(self) -> tuple[NodeReport | ScrapeError, dict[str, Probed]]:
-        """This node's page, then its peers' at once; from the node's namespace (the tunnel is there)."""
+        """This node's page, then its peers' at once; from the node's namespace (the tunnel is there).
+        A peer that did not answer is asked again only SILENT_RETRY later: each try is a connection's
+        packets PUT into its inbox, which nobody may be reading."""
         with netconf.inside(self.netns):
             try:
                 local = scrape(self.local_url, self.timeout, self.get, self.clock)
             except ScrapeError as error:
                 return error, {}
-            return local, probe_peers(local, self.port, self.timeout, self.get, self.clock)
+            now = time.monotonic()
+            resting = {peer: error for peer, (error, again) in self.silent.items() if again > now}
+            targets = [peer for peer in probe_targets(local) if peer not in resting]
+            probed = probe_peers(local, self.port, self.timeout, self.get, self.clock, targets)
+        for peer, result in probed.items():
+            if isinstance(result, ScrapeError):
+                self.silent[peer] = (result, now + SILENT_RETRY)
+            else:
+                self.silent.pop(peer, None)
+        return local, {**probed, **{peer: error for peer, error in resting.items() if peer in local.peers}}
 
 
 @dataclass(frozen=True)

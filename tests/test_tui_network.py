@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from agent.lab.network import ADDRESSES, NOW, LabPages, page
 from agent.prices import load_prices
-from agent.scrape import ScrapeError, parse
+from agent.scrape import NodeReport, ScrapeError, parse, peer_url
 from agent.status import probe_peers
 from hoshino_tui.app import HoshinoApp
 from hoshino_tui.messages import NetworkRead
@@ -65,6 +65,27 @@ def test_the_view_adds_up_the_three_nodes():
     # one subnet routed (the peer's 192.0.2.0/24): one gateway for it would carry the same bytes
     assert view.subnets == 1
     assert view.nat_per_subnet_day == pytest.approx(view.nat_per_day - 2 * view.nat_per_node)
+
+
+def test_a_silent_peer_is_asked_again_only_after_a_rest():
+    """Each try of a page that does not answer puts a connection's packets into an inbox nobody may read."""
+    pages = LabPages()
+    asked: list[str] = []
+
+    def counting(url: str, timeout: float) -> str:
+        asked.append(url)
+        return pages(url, timeout)
+
+    source = NetworkSource(pages.local_url, get=counting, clock=lambda: NOW)
+    third = peer_url(ADDRESSES["third"].compressed)
+    for _ in range(3):
+        _, probed = source.read()
+        assert isinstance(probed[ADDRESSES["third"].compressed], ScrapeError)  # still shown as silent
+        assert isinstance(probed[ADDRESSES["peer"].compressed], NodeReport)
+    assert asked.count(third) == 1 and asked.count(peer_url(ADDRESSES["peer"].compressed)) == 3
+    source.silent.clear()  # what r does
+    source.read()
+    assert asked.count(third) == 2
 
 
 async def test_r_reads_again_and_escape_goes_back():

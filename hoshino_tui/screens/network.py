@@ -240,7 +240,9 @@ class NetworkScreen(Screen[None]):
         return Text.assemble(*lines)
 
     def action_refresh(self) -> None:
-        """Read every page again now."""
+        """Read every page again now, the silent peers' too."""
+        if self.source is not None:
+            self.source.silent.clear()
         self._wake.set()
 
     def action_close(self) -> None:
