@@ -36,6 +36,9 @@ class StoreLike(Protocol):
         ...
 
 
+MAX_KEYS = 1000
+"""The most keys one listing of the bucket returns (S3's page): the inspector and the network screen say so."""
+
 Where = Literal["bucket", "sent", "received"]
 WHERE_ORDER: dict[str, int] = {"bucket": 0, "sent": 1, "received": 2}
 
@@ -79,7 +82,7 @@ def describe(infos: Iterable[ObjectInfoLike], key_prefix: str = "") -> list[Buck
 class BucketListing:
     """One listing of the bucket under the key prefix a call, parsed; the store is opened at the first."""
 
-    def __init__(self, store_factory: Callable[[], StoreLike], key_prefix: str = "", max_keys: int = 1000) -> None:
+    def __init__(self, store_factory: Callable[[], StoreLike], key_prefix: str = "", max_keys: int = MAX_KEYS) -> None:
         self.store_factory = store_factory
         self.key_prefix = key_prefix
         self.max_keys = max_keys

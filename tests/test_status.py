@@ -64,11 +64,11 @@ def settled(lab: Lab) -> dict[str, NodeReport] | None:
     return pages
 
 
-def run_status(lab: Lab) -> dict[str, Any]:
+def run_status(lab: Lab, *extra: str) -> dict[str, Any]:
     """hoshino-agent status --json as nobody, in the local node's namespace: what any user there can run."""
     command = ["ip", "netns", "exec", lab.namespaces["local"].name,
                "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",  # util-linux's
-               sys.executable, "-m", "agent", "status", "--json"]
+               sys.executable, "-m", "agent", "status", "--json", *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=Path(__file__).parent.parent)
     assert result.returncode == 0, result.stderr
     shown: dict[str, Any] = json.loads(result.stdout)
@@ -83,7 +83,7 @@ def test_status_lists_the_other_two_nodes_with_the_bytes_their_counters_show(tri
     pages: dict[str, NodeReport] = {}
     assert wait_until(lambda: pages.update(settled(lab) or {}) or pages, timeout=20), "the counters never agreed"
 
-    status = run_status(lab)
+    status = run_status(lab, "--pace", "0")  # one reading: the bytes as the pages above show them
 
     node = status["node"]
     assert node["address"] == str(lab.address("local"))
@@ -101,6 +101,11 @@ def test_status_lists_the_other_two_nodes_with_the_bytes_their_counters_show(tri
         assert line["last_heard"] is not None and line["last_heard"] <= status["time"] + 2
         assert line["requests_per_day"] > 0 and line["dollars_per_day"] > 0
         assert line["metrics"] == "answers", line
+
+    # At the current pace: the page read again 2 s later; the probes through the tunnel came between.
+    current = run_status(lab)
+    assert current["pace"].startswith("the last ")
+    assert all(peer["requests_per_day"] > 0 for peer in current["peers"]), current["peers"]
 
 
     # The network screen's reading of the same pages, from the node's namespace through the tunnel.

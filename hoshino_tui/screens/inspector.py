@@ -22,7 +22,7 @@ from agent.events import PacketSeen
 from agent.recent import CarriedObject
 
 from .. import formatting
-from ..bucket import BucketObject, StoreLike, describe, describe_carried, merge, packets_of
+from ..bucket import MAX_KEYS, BucketObject, StoreLike, describe, describe_carried, merge, packets_of
 from ..messages import BucketFailed, ObjectFetched, ObjectsListed, PcapWritten
 from ..pcap import export_pcap
 from ..widgets.hex_view import HexView, width_beside_tree
@@ -30,7 +30,6 @@ from ..widgets.layer_tree import LayerTree, Span
 from ..widgets.node_header import fit
 from ..widgets.object_table import ObjectTable
 
-MAX_KEYS = 1000
 REFRESH = 3.0
 """Seconds between listings while the inspector is shown: one LIST each, and the node's ring read again."""
 

@@ -24,7 +24,7 @@ from agent.prices import PriceTable
 from agent.scrape import ScrapeError
 from agent.status import PeerLine
 
-from ..bucket import BucketObject
+from ..bucket import MAX_KEYS, BucketObject
 from ..formatting import age, count, dollars, plural, size
 from ..messages import InboxesListed, NetworkRead
 from ..network import NOT_A_NODE_KEY, PERIOD, InboxLine, NetworkHistory, NetworkSource, NetworkView, build, inboxes
@@ -140,7 +140,8 @@ class NetworkScreen(Screen[None]):
             table.border_subtitle = f"cannot list: {message.inboxes}"[:60]
         else:
             waiting = sum(line.waiting for line in message.inboxes)
-            table.border_subtitle = f"{plural(waiting, 'object')} waiting"
+            first = f", the first {MAX_KEYS:,} listed" if waiting >= MAX_KEYS else ""
+            table.border_subtitle = f"{plural(waiting, 'object')} waiting{first}"
             now = self.view.read_at if self.view is not None else self._now()
             for line in message.inboxes:
                 oldest = "-" if line.oldest is None else f"{age(now - line.oldest)} ago"
