@@ -40,6 +40,8 @@ class NetworkSource:
     timeout: float = TIMEOUT
     period: float = PERIOD
     clock: Callable[[], float] = time.time
+    silent: dict[str, tuple[ScrapeError, float]] = field(default_factory=dict, compare=False)
+    """The peers whose page did not answer: why, and when (monotonic) to ask again."""
 
     @classmethod
     def of(cls, config: Config | None) -> NetworkSource:
@@ -48,9 +50,6 @@ class NetworkSource:
         host = {"::": "::1", "0.0.0.0": "127.0.0.1", "": "::1"}.get(host, host)
         shown = f"[{host}]" if ":" in host else host
         return cls(f"http://{shown}:{port}/metrics", port, config.netns if config else None)
-
-    silent: dict[str, tuple[ScrapeError, float]] = field(default_factory=dict)
-    """The peers whose page did not answer: why, and when (monotonic) to ask again."""
 
     def read(self) -> tuple[NodeReport | ScrapeError, dict[str, Probed]]:
         """This node's page, then its peers' at once; from the node's namespace (the tunnel is there).
