@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
+from agent.config import Config
 from agent.prices import PriceTable
 from agent.scrape import ScrapeError
 from agent.status import PeerLine
@@ -38,6 +39,9 @@ NARROW = 120
 NARROW_LEFT_OUT = (1, 2)
 PAIR_COLUMNS = ("From", "To", "Sent", "Packets")
 INBOX_COLUMNS = ("Inbox", "Waiting", "Bytes", "Oldest")
+STALE_WAIT = Config.max_age
+"""An inbox whose oldest object has waited longer than this (the default --max-age) shows it in yellow:
+past it, the object will be refused as stale."""
 LIST_RETRY = 60.0
 """Seconds before a bucket that refused its listing (a member's credentials, say) is asked again."""
 ListBucket = Callable[[], list[BucketObject]]
@@ -148,8 +152,8 @@ class NetworkScreen(Screen[None]):
                 name = line.destination if line.destination == NOT_A_NODE_KEY else self._name_of(line.destination)
                 table.add_row(Text(name, style="dim" if line.destination == NOT_A_NODE_KEY else ""),
                               Text(count(line.waiting), justify="right"), Text(size(line.bytes), justify="right"),
-                              Text(oldest, style="yellow" if line.oldest is not None and now - line.oldest > 10
-                                   else ""))
+                              Text(oldest, style="yellow" if line.oldest is not None
+                                   and now - line.oldest > STALE_WAIT else ""))
         if self.source is None:
             self.readings += 1
             self.query_one("#network-status", Static).update(self._title())
@@ -171,7 +175,7 @@ class NetworkScreen(Screen[None]):
         elif view is None:
             parts.append(("  reading the nodes' metrics pages...", "dim"))
         else:
-            parts.append(f"  {view.nodes} node{'s' if view.nodes != 1 else ''} · {view.answering} answering")
+            parts.append(f"  {plural(view.nodes, 'node')} · {view.answering} answering")
             if silent := len(view.silent):
                 parts.append((f" · {silent} silent", "bold red"))
             read = time.strftime("%H:%M:%S", time.gmtime(view.read_at))
