@@ -116,6 +116,7 @@ class HoshinoApp(App[None]):
         self.node_factory = node_factory
         self.config = config
         self.store_factory = store_factory
+        self._bucket_listing: BucketListing | None = None
         self.inspect_only = inspect_only
         self.clock = clock
         self.pcap_dir = pcap_dir
@@ -155,10 +156,16 @@ class HoshinoApp(App[None]):
     def _inspector(self, standalone: bool = False) -> InspectorScreen:
         config = self.config
         network = self._dashboard.network if self._dashboard else config.network if config else None
-        return InspectorScreen(self.store_factory, bucket=config.bucket if config else self.bucket,
+        return InspectorScreen(self._listing(), bucket=config.bucket if config else self.bucket,
                                key_prefix=config.key_prefix if config else "", clock=self.clock,
                                pcap_dir=self.pcap_dir, standalone=standalone, recent=self._recent_objects,
                                network=network)
+
+    def _listing(self) -> BucketListing | None:
+        """The bucket under the key prefix, one store for the inspector and the network screen; None: no bucket."""
+        if self._bucket_listing is None and self.store_factory is not None:
+            self._bucket_listing = BucketListing(self.store_factory, self.config.key_prefix if self.config else "")
+        return self._bucket_listing
 
     def _recent_objects(self) -> list[CarriedObject]:
         return self.node.recent_objects() if self.node is not None else []
@@ -328,10 +335,8 @@ class HoshinoApp(App[None]):
             prices = load_prices(config.prices if config else DEFAULT_PRESET)
         except PriceError:
             prices = load_prices(DEFAULT_PRESET)
-        listing = (BucketListing(self.store_factory, config.key_prefix if config else "")
-                   if self.store_factory is not None else None)
         source = None if self.inspect_only else self.network or NetworkSource.of(config)
-        self.push_screen(NetworkScreen(source, prices, listing))
+        self.push_screen(NetworkScreen(source, prices, self._listing()))
 
     def help_sections(self) -> list[KeySection]:
         """The keys of every screen, as their bindings declare them, for the help screen."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,18 +81,24 @@ def describe(infos: Iterable[ObjectInfoLike], key_prefix: str = "") -> list[Buck
 
 
 class BucketListing:
-    """One listing of the bucket under the key prefix a call, parsed; the store is opened at the first."""
+    """The bucket under the key prefix, its store opened at first use from any worker thread; a call lists it
+    once (the first MAX_KEYS keys), parsed."""
 
     def __init__(self, store_factory: Callable[[], StoreLike], key_prefix: str = "", max_keys: int = MAX_KEYS) -> None:
         self.store_factory = store_factory
         self.key_prefix = key_prefix
         self.max_keys = max_keys
         self._store: StoreLike | None = None
+        self._lock = threading.Lock()
+
+    def store(self) -> StoreLike:
+        with self._lock:
+            if self._store is None:
+                self._store = self.store_factory()
+            return self._store
 
     def __call__(self) -> list[BucketObject]:
-        if self._store is None:
-            self._store = self.store_factory()
-        return describe(self._store.list_objects(prefix=self.key_prefix, max_keys=self.max_keys), self.key_prefix)
+        return describe(self.store().list_objects(prefix=self.key_prefix, max_keys=self.max_keys), self.key_prefix)
 
 
 def describe_carried(carried: Sequence[CarriedObject], key_prefix: str = "") -> list[BucketObject]:

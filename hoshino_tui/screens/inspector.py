@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from agent.events import PacketSeen
 from agent.recent import CarriedObject
 
 from .. import formatting
-from ..bucket import MAX_KEYS, BucketObject, StoreLike, describe, describe_carried, merge, packets_of
+from ..bucket import MAX_KEYS, BucketListing, BucketObject, describe_carried, merge, packets_of
 from ..messages import BucketFailed, ObjectFetched, ObjectsListed, PcapWritten
 from ..pcap import export_pcap
 from ..widgets.hex_view import HexView, width_beside_tree
@@ -68,7 +67,7 @@ class InspectorScreen(Screen[None]):
         Binding("escape", "close", "Back", id="close-inspector", tooltip="Clear the filter, or go back"),
     ]
 
-    def __init__(self, store_factory: Callable[[], StoreLike] | None, *, bucket: str = "",
+    def __init__(self, listing: BucketListing | None, *, bucket: str = "",
                  key_prefix: str = "", clock: Callable[[], float], pcap_dir: Path = Path("."),
                  standalone: bool = False, recent: Callable[[], Sequence[CarriedObject]] = no_objects,
                  matcher: MatcherFactory = words_matcher, refresh: float = REFRESH,
@@ -77,9 +76,7 @@ class InspectorScreen(Screen[None]):
         destinations in network are shown by their interface identifier."""
         super().__init__()
         self.network = network
-        self._store_factory = store_factory
-        self._store: StoreLike | None = None
-        self._store_lock = threading.Lock()
+        self._listing = listing
         self.bucket = bucket
         self.key_prefix = key_prefix
         self.clock = clock
@@ -136,7 +133,7 @@ class InspectorScreen(Screen[None]):
 
     def _title(self) -> Text:
         """The status line, fitted to the width: the filter and its count are the last to go."""
-        if self._store_factory is None:
+        if self._listing is None:
             bucket: tuple[str, str] = ("none: what the node carried only", "italic")
         else:
             bucket = (self.bucket or "-", "bold")
@@ -158,7 +155,7 @@ class InspectorScreen(Screen[None]):
         waiting = len(self.listed)
         groups = len({obj.destination for obj in self.listed})
         carried = self.carried_counts
-        if self._store_factory is None:
+        if self._listing is None:
             bucket = ""
         elif self.list_problem:
             bucket = f"cannot list: {self.list_problem} · "
@@ -172,13 +169,10 @@ class InspectorScreen(Screen[None]):
     def _status(self) -> None:
         self.query_one("#inspector-status", Static).update(self._title())
 
-    def _open_store(self) -> StoreLike:
-        with self._store_lock:
-            if self._store is None:
-                if self._store_factory is None:
-                    raise RuntimeError("no bucket: pass --bucket NAME")
-                self._store = self._store_factory()
-            return self._store
+    def _bucket(self) -> BucketListing:
+        if self._listing is None:
+            raise RuntimeError("no bucket: pass --bucket NAME")
+        return self._listing
 
     # Workers: S3 calls take milliseconds to seconds, so none of them runs on the UI thread.
 
@@ -186,17 +180,17 @@ class InspectorScreen(Screen[None]):
           description="list the bucket")
     def _list(self) -> None:
         try:
-            infos = self._open_store().list_objects(prefix=self.key_prefix, max_keys=MAX_KEYS)
+            listed = self._bucket()()
         except Exception as error:
             self.post_message(BucketFailed(str(error) or type(error).__name__))
             return
-        self.post_message(ObjectsListed(tuple(describe(infos, self.key_prefix))))
+        self.post_message(ObjectsListed(tuple(listed)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspector-fetch",
           description="read one object")
     def _fetch(self, obj: BucketObject) -> None:
         try:
-            body = self._open_store().get(obj.key)
+            body = self._bucket().store().get(obj.key)
         except Exception as error:
             self.app.call_from_thread(self.notify, f"reading {obj.key} failed: {error}", title="Bucket",
                                       severity="error", timeout=8)
@@ -212,8 +206,8 @@ class InspectorScreen(Screen[None]):
         try:
             for obj in objects:
                 body = known.get(obj.key)
-                if body is None and not obj.gone and self._store_factory is not None:
-                    body = self._open_store().get(obj.key)
+                if body is None and not obj.gone and self._listing is not None:
+                    body = self._bucket().store().get(obj.key)
                 if body is None:
                     skipped["delivered before it was read"] += 1
                     continue
@@ -243,7 +237,7 @@ class InspectorScreen(Screen[None]):
         self._start_listing()
 
     def _start_listing(self) -> None:
-        if self._store_factory is not None and not self.listing:
+        if self._listing is not None and not self.listing:
             self.listing = True
             self._list()
 
@@ -296,7 +290,7 @@ class InspectorScreen(Screen[None]):
             self._show(obj, body)
         elif obj.gone or obj.key in self.gone:
             self._show_gone(obj)
-        elif self._store_factory is not None:
+        elif self._listing is not None:
             self.dissections = []
             self.query_one(LayerTree).show([], note=f"{obj.key}: reading...")
             self.query_one(HexView).show(b"", placeholder="reading...")
@@ -309,7 +303,7 @@ class InspectorScreen(Screen[None]):
         self.dissections = []
         if self.match is not None:
             why = "no object matches the filter (Esc clears it)"
-        elif self._store_factory is None:
+        elif self._listing is None:
             why = "the node has carried no object yet"
         else:
             why = "the bucket holds no object under this prefix and the node has carried none yet"
@@ -422,7 +416,7 @@ class InspectorScreen(Screen[None]):
     def action_refresh(self) -> None:
         """List the bucket again and read the node's ring."""
         self._rebuild()
-        if self._store_factory is not None:
+        if self._listing is not None:
             self.listing = False
             self._start_listing()
 
